@@ -1,0 +1,300 @@
+//! The JSON messages that cross the boundary, shared by host and plugins.
+//!
+//! Every struct here may gain fields in a minor version. Readers therefore
+//! ignore unknown fields and default missing ones (`#[serde(default)]`), and
+//! writers never remove or retype a field within a major version.
+
+use serde::{Deserialize, Serialize};
+
+/// Method names a plugin may implement (see [`PluginInfo::methods`]).
+pub mod method {
+    /// [`GpuQuery`](super::GpuQuery) → [`GpuQueryResponse`](super::GpuQueryResponse): offerings from a catalog.
+    pub const GPU_QUERY: &str = "gpus.query";
+    /// [`ClusterQuery`](super::ClusterQuery) → [`ClusterReport`](super::ClusterReport): realtime GPUs of live clusters.
+    pub const CLUSTER_GPUS: &str = "clusters.gpus";
+}
+
+/// Capability names: what kind of GPU source a backend is.
+pub mod capability {
+    /// Priced offerings from a catalog; answers [`method::GPU_QUERY`](super::method::GPU_QUERY).
+    pub const CATALOG: &str = "catalog";
+    /// Live clusters; answers [`method::CLUSTER_GPUS`](super::method::CLUSTER_GPUS).
+    pub const CLUSTERS: &str = "clusters";
+}
+
+/// What a plugin says about itself; returned by `describe`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PluginInfo {
+    /// Backend name, as in the file name `libskyhost_<name>.so`.
+    pub name: String,
+    /// Name for people (`AWS`, `Kubernetes`).
+    #[serde(default)]
+    pub display_name: String,
+    /// The plugin's own version.
+    pub version: String,
+    /// The `skyhost-plugin-api` version the plugin was built against.
+    pub interface_version: String,
+    /// One line on what the backend does.
+    #[serde(default)]
+    pub description: String,
+    /// See [`capability`].
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    /// See [`method`].
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// Which compiler and target built the plugin.
+    #[serde(default)]
+    pub build: BuildInfo,
+}
+
+/// The compiler and target a plugin was built with.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BuildInfo {
+    /// `rustc --version` of the compiler.
+    #[serde(default)]
+    pub rustc: String,
+    /// Target triple.
+    #[serde(default)]
+    pub target: String,
+    /// Cargo profile (`debug` or `release`).
+    #[serde(default)]
+    pub profile: String,
+}
+
+/// An error a plugin returns instead of a response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PluginError {
+    /// What class of failure this is.
+    pub kind: ErrorKind,
+    /// What went wrong, naming the file or context.
+    pub message: String,
+    /// What to do about it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+/// Classes of [`PluginError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The plugin does not implement the method.
+    UnknownMethod,
+    /// The request did not parse or made no sense.
+    BadRequest,
+    /// The backend's input (catalog, kubeconfig) is unusable.
+    Config,
+    /// The backend's service could not be reached in time.
+    Unavailable,
+    /// The plugin panicked; the guard caught it.
+    Panic,
+    /// Anything else.
+    #[serde(other)]
+    Other,
+}
+
+impl PluginError {
+    /// An error of `kind` with `message` and no hint.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self { kind, message: message.into(), hint: None }
+    }
+
+    /// Adds a hint.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl std::fmt::Display for PluginError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for PluginError {}
+
+/// Request of [`method::GPU_QUERY`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GpuQuery {
+    /// Catalog file (`vms.csv`) to read; `None` for the plugin's embedded copy.
+    pub catalog_path: Option<String>,
+    /// Accelerator name pattern: a case-insensitive regular expression that
+    /// may match anywhere in the name (as `sky show-gpus NAME` does).
+    pub name: Option<String>,
+    /// Only offerings with exactly this many accelerators.
+    pub quantity: Option<f64>,
+    /// Only this region (case-insensitive exact match).
+    pub region: Option<String>,
+    /// One offering per instance type and region instead of the cheapest region.
+    pub all_regions: bool,
+    /// Fill [`GpuQueryResponse::counts`].
+    pub want_counts: bool,
+    /// Fill [`GpuQueryResponse::offerings`].
+    pub want_offerings: bool,
+}
+
+/// Response of [`method::GPU_QUERY`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GpuQueryResponse {
+    /// Accelerator names with the quantities offered, names sorted.
+    pub counts: Vec<AcceleratorQuantities>,
+    /// Offerings, in catalog order rules (see the catalog crate).
+    pub offerings: Vec<Offering>,
+    /// Problems that did not stop the answer (skipped rows).
+    pub warnings: Vec<String>,
+}
+
+/// An accelerator name and the per-VM quantities offered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AcceleratorQuantities {
+    /// Accelerator name.
+    pub name: String,
+    /// Quantities, ascending, without repeats.
+    pub quantities: Vec<f64>,
+}
+
+/// One priced way to get accelerators.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Offering {
+    /// Accelerator name.
+    pub accelerator: String,
+    /// Accelerators per VM; may be fractional.
+    pub quantity: f64,
+    /// VM type; `None` for accelerators attached without one (TPUs).
+    pub instance_type: Option<String>,
+    /// Memory of one device in GiB.
+    pub device_memory_gib: Option<f64>,
+    /// vCPUs of the VM.
+    pub vcpus: Option<f64>,
+    /// Memory of the VM in GiB.
+    pub host_memory_gib: Option<f64>,
+    /// On-demand USD per hour.
+    pub price: Option<f64>,
+    /// Spot USD per hour.
+    pub spot_price: Option<f64>,
+    /// Region of the price shown.
+    pub region: Option<String>,
+}
+
+/// Request of [`method::CLUSTER_GPUS`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClusterQuery {
+    /// Clusters (kube contexts) to query; empty for the backend's default.
+    pub clusters: Vec<String>,
+    /// Query every cluster the backend knows.
+    pub all_clusters: bool,
+    /// Deadline per cluster, in seconds.
+    pub timeout_secs: f64,
+    /// Accelerator name pattern (case-insensitive, anchored at the start).
+    pub name: Option<String>,
+    /// Only nodes that can give this many GPUs.
+    pub quantity: Option<u32>,
+}
+
+impl Default for ClusterQuery {
+    fn default() -> Self {
+        Self {
+            clusters: Vec::new(),
+            all_clusters: false,
+            timeout_secs: 10.0,
+            name: None,
+            quantity: None,
+        }
+    }
+}
+
+/// Response of [`method::CLUSTER_GPUS`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClusterReport {
+    /// One entry per cluster queried, in the order asked.
+    pub clusters: Vec<Cluster>,
+    /// Notes about the selection (contexts skipped and why).
+    pub notes: Vec<String>,
+}
+
+/// The GPUs of one cluster, or why they could not be read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Cluster {
+    /// Cluster (context) name.
+    pub name: String,
+    /// Set when the cluster could not be read; then the lists are empty.
+    pub error: Option<ClusterError>,
+    /// Per GPU type totals, sorted by name.
+    pub gpus: Vec<ClusterGpu>,
+    /// Every node, GPU or not.
+    pub nodes: Vec<ClusterNode>,
+    /// Notes on this cluster (pods not listable, unlabelled GPU nodes).
+    pub notes: Vec<String>,
+}
+
+/// Why a cluster could not be read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClusterError {
+    /// What went wrong.
+    pub reason: String,
+    /// What to run or change.
+    pub hint: Option<String>,
+}
+
+/// Totals for one GPU type in one cluster.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClusterGpu {
+    /// Canonical GPU name.
+    pub name: String,
+    /// Quantities one pod can request on some node.
+    pub requestable_quantities: Vec<u32>,
+    /// GPUs on schedulable nodes.
+    pub capacity: u32,
+    /// Free GPUs; `None` when pods could not be listed.
+    pub free: Option<u32>,
+    /// GPUs on nodes that are not ready, cordoned or tainted.
+    pub not_ready: u32,
+}
+
+/// One node of a cluster.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClusterNode {
+    /// Node name.
+    pub name: String,
+    /// Allocatable vCPUs.
+    pub cpu_total: Option<f64>,
+    /// vCPUs not requested by pods; `None` when unknown.
+    pub cpu_free: Option<f64>,
+    /// Allocatable memory in GB.
+    pub memory_gb_total: Option<f64>,
+    /// Memory not requested by pods, in GB; `None` when unknown.
+    pub memory_gb_free: Option<f64>,
+    /// Canonical GPU name; `None` for CPU nodes and unlabelled GPU nodes.
+    pub gpu: Option<String>,
+    /// Allocatable GPUs (or TPU chips).
+    pub gpu_total: u32,
+    /// Free GPUs; `None` when pods could not be listed.
+    pub gpu_free: Option<u32>,
+    /// The node's Ready condition is True.
+    pub ready: bool,
+    /// `spec.unschedulable` is set.
+    pub cordoned: bool,
+    /// Taints that keep GPU pods off the node.
+    pub taints: Vec<Taint>,
+    /// The node has GPU resources but no label naming the GPU type.
+    pub unlabeled_gpu: bool,
+}
+
+/// A node taint.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Taint {
+    /// Taint key.
+    pub key: String,
+    /// `NoSchedule` or `NoExecute`.
+    pub effect: String,
+}
