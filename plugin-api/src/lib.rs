@@ -47,6 +47,9 @@
 //!   beyond the dynamic loader.
 //! * **Same abi_stable minor (0.11).** abi_stable itself checks this.
 //!
+//! The test suite proves the promise with a plugin built against the frozen
+//! 1.0.0 copy of this crate (`tests/fixtures/abi/plugin-api-1.0`).
+//!
 //! ## Rules for plugin authors
 //!
 //! * Build with `panic = "unwind"` (Rust's default). With `abort`, the guard
@@ -59,6 +62,8 @@
 //! ## History
 //!
 //! * 1.0: `describe` and `call`; methods `gpus.query` and `clusters.gpus`.
+//! * 1.1: methods `check` and `catalog.stats`; [`PluginInfo::catalog`] tells the
+//!   host which SkyPilot catalog file a backend reads.
 
 pub mod abi;
 pub mod protocol;

@@ -12,6 +12,12 @@ pub mod method {
     pub const GPU_QUERY: &str = "gpus.query";
     /// [`ClusterQuery`](super::ClusterQuery) → [`ClusterReport`](super::ClusterReport): realtime GPUs of live clusters.
     pub const CLUSTER_GPUS: &str = "clusters.gpus";
+    /// [`CheckRequest`](super::CheckRequest) → [`CheckReport`](super::CheckReport):
+    /// is the backend usable? (since 1.1)
+    pub const CHECK: &str = "check";
+    /// [`CatalogStatsRequest`](super::CatalogStatsRequest) → [`CatalogStats`](super::CatalogStats):
+    /// what a catalog file holds. (since 1.1)
+    pub const CATALOG_STATS: &str = "catalog.stats";
 }
 
 /// Capability names: what kind of GPU source a backend is.
@@ -46,6 +52,23 @@ pub struct PluginInfo {
     /// Which compiler and target built the plugin.
     #[serde(default)]
     pub build: BuildInfo,
+    /// The SkyPilot catalog file this backend reads, if any. (since 1.1)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<CatalogSpec>,
+}
+
+/// Which SkyPilot-format catalog a backend reads. The host finds the file
+/// (catalog directory, cache, download) and passes its path in each request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CatalogSpec {
+    /// Path under a schema root such as `~/.sky/catalogs/v8`: `aws/vms.csv`.
+    pub file: String,
+    /// How old a cached copy may get before it is downloaded again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_hours: Option<f64>,
+    /// Date of the copy compiled into the plugin (`YYYY-MM-DD`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedded_date: Option<String>,
 }
 
 /// The compiler and target a plugin was built with.
@@ -159,6 +182,10 @@ pub struct AcceleratorQuantities {
 /// One priced way to get accelerators.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Offering {
+    /// The table this row is listed under when it is not the accelerator's
+    /// own (GCP's `tpu-v5p` gathers `tpu-v5p-8`, `tpu-v5p-16`, ...). (since 1.1)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     /// Accelerator name.
     pub accelerator: String,
     /// Accelerators per VM; may be fractional.
@@ -297,4 +324,72 @@ pub struct Taint {
     pub key: String,
     /// `NoSchedule` or `NoExecute`.
     pub effect: String,
+}
+
+/// Request of [`method::CHECK`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CheckRequest {
+    /// Catalog file, as in [`GpuQuery::catalog_path`].
+    pub catalog_path: Option<String>,
+    /// Clusters, as in [`ClusterQuery::clusters`].
+    pub clusters: Vec<String>,
+    /// As in [`ClusterQuery::all_clusters`].
+    pub all_clusters: bool,
+    /// As in [`ClusterQuery::timeout_secs`].
+    pub timeout_secs: f64,
+}
+
+impl Default for CheckRequest {
+    fn default() -> Self {
+        Self { catalog_path: None, clusters: Vec::new(), all_clusters: false, timeout_secs: 10.0 }
+    }
+}
+
+/// Response of [`method::CHECK`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CheckReport {
+    /// One item per thing checked (a catalog, a context).
+    pub items: Vec<CheckItem>,
+}
+
+/// The outcome of checking one thing.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CheckItem {
+    /// What was checked (`catalog`, a context name).
+    pub subject: String,
+    /// Usable.
+    pub ok: bool,
+    /// One line.
+    pub summary: String,
+    /// Further lines.
+    pub details: Vec<String>,
+    /// What to do when not ok.
+    pub hint: Option<String>,
+}
+
+/// Request of [`method::CATALOG_STATS`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CatalogStatsRequest {
+    /// Catalog file, as in [`GpuQuery::catalog_path`].
+    pub catalog_path: Option<String>,
+}
+
+/// Response of [`method::CATALOG_STATS`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CatalogStats {
+    /// Data rows read.
+    pub rows: u64,
+    /// Rows that offer an accelerator.
+    pub accelerator_rows: u64,
+    /// Distinct accelerator names.
+    pub accelerators: u64,
+    /// Malformed rows skipped.
+    pub skipped_rows: u64,
+    /// Warnings, as in [`GpuQueryResponse::warnings`].
+    pub warnings: Vec<String>,
 }

@@ -44,6 +44,8 @@ pub struct Description {
     pub capabilities: Vec<String>,
     /// See [`method`](crate::method).
     pub methods: Vec<String>,
+    /// The catalog file the backend reads, if any.
+    pub catalog: Option<crate::CatalogSpec>,
 }
 
 /// Parses `request` as `Req`, runs `f`, and serialises its answer.
@@ -163,6 +165,7 @@ pub fn __describe<B: Backend>(slot: &OnceLock<B>, plugin_version: &str) -> RStri
             capabilities: d.capabilities,
             methods: d.methods,
             build: build_info(),
+            catalog: d.catalog,
         })
     });
     match result {

@@ -1,0 +1,81 @@
+//! What every command shares: the global options, the config, and the
+//! plugin set loaded from them.
+
+use std::{collections::BTreeMap, path::PathBuf};
+
+use crate::{
+    cli::Cli,
+    config::Config,
+    plugins::{DisabledBy, LoadOptions, PluginSet, search_path},
+};
+
+/// Global options and configuration.
+#[derive(Debug)]
+pub struct App {
+    /// The config file's contents.
+    pub config: Config,
+    /// The config file read, if any.
+    pub config_path: Option<PathBuf>,
+    /// `--plugin-dir`.
+    pub plugin_dirs: Vec<PathBuf>,
+    /// `--disable`.
+    pub disable_flags: Vec<String>,
+    /// `--catalog-dir` / `SKYHOST_CATALOG_DIR`.
+    pub catalog_dir: Option<PathBuf>,
+    /// `--server` / `SKYHOST_SERVER`.
+    pub server: Option<String>,
+    /// `-v` count.
+    pub verbose: u8,
+}
+
+impl App {
+    /// Builds the app from parsed flags and the config file.
+    pub fn new(cli: &Cli, config: Config, config_path: Option<PathBuf>) -> Self {
+        Self {
+            config,
+            config_path,
+            plugin_dirs: cli.plugin_dirs.clone(),
+            disable_flags: cli.disable.clone(),
+            catalog_dir: cli.catalog_dir.clone(),
+            server: cli.server.clone().filter(|s| !s.is_empty()),
+            verbose: cli.verbose,
+        }
+    }
+
+    /// Backends switched off, by config, `SKYHOST_DISABLE` and `--disable`.
+    pub fn disabled(&self) -> BTreeMap<String, Vec<DisabledBy>> {
+        let env = std::env::var("SKYHOST_DISABLE").unwrap_or_default();
+        let sources = [
+            (DisabledBy::Config, self.config.disable.clone()),
+            (DisabledBy::Env, env.split(',').map(str::to_string).collect()),
+            (DisabledBy::Flag, self.disable_flags.clone()),
+        ];
+        let mut map: BTreeMap<String, Vec<DisabledBy>> = BTreeMap::new();
+        for (by, names) in sources {
+            for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+                let name = if name == "k8s" { "kubernetes" } else { name };
+                let list = map.entry(name.to_string()).or_default();
+                if !list.contains(&by) {
+                    list.push(by);
+                }
+            }
+        }
+        map
+    }
+
+    /// The plugin search path, in order.
+    pub fn search_path(&self) -> Vec<search_path::SearchDir> {
+        search_path::search_path(search_path::SearchPathInputs {
+            flag_dirs: self.plugin_dirs.clone(),
+            env_path: std::env::var("SKYHOST_PLUGIN_PATH").ok(),
+            config_dirs: self.config.plugin_path.clone(),
+            exe: std::env::current_exe().ok(),
+            data_dir: dirs::data_dir(),
+        })
+    }
+
+    /// Discovers and loads the plugins.
+    pub fn load_plugins(&self) -> PluginSet {
+        PluginSet::load(LoadOptions { search_path: self.search_path(), disabled: self.disabled() })
+    }
+}

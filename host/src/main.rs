@@ -1,0 +1,57 @@
+//! `skyhost`: scans the plugin path at startup, loads every backend it finds,
+//! checks each command's backend requirements, then runs the command.
+//!
+//! Where things are: `plugins/` discovers, checks and loads plugin files;
+//! `requirements.rs` is the up-front requirement check; `commands/` holds one
+//! module per command; `gpus/` builds and renders the GPU listing.
+
+mod app;
+mod cli;
+mod commands;
+mod config;
+mod diagnostics;
+mod plugins;
+mod requirements;
+mod table;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::{
+    app::App,
+    cli::{Cli, Command},
+    diagnostics::{Failure, exit},
+};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::OK });
+        }
+    };
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            failure.diagnostic.eprint();
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<u8, Failure> {
+    match &cli.command {
+        Command::Completions { shell } => return commands::completions::completions(*shell),
+        Command::Man => return commands::completions::man(),
+        _ => {}
+    }
+    let (config, config_path) = config::load(cli.config.as_deref())
+        .map_err(|e| Failure::usage(e.to_string()).help("fix the file, or point --config / SKYHOST_CONFIG elsewhere"))?;
+    let app = App::new(&cli, config, config_path);
+    match &cli.command {
+        Command::Plugins(args) => commands::plugins::run(&app, args),
+        _ => Err(Failure::error("not implemented yet")),
+    }
+}

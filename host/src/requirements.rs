@@ -1,0 +1,110 @@
+//! The requirement check: each command says which backends it needs and which
+//! it can use, and this runs against the loaded [`PluginSet`] before the
+//! command does any work. A needed backend that is not loaded stops the
+//! command (exit 3) with the install or enable hint; a usable one that is
+//! absent becomes a [`Skipped`] note and the command goes on.
+
+use serde::Serialize;
+
+use crate::{
+    diagnostics::{Diagnostic, Failure, exit},
+    plugins::{KNOWN_BACKENDS, PluginSet, Status, known},
+};
+
+/// What a command asks of the backends.
+#[derive(Debug, Default, Clone)]
+pub struct Requirements {
+    /// Backends without which the command cannot run.
+    pub needs: Vec<String>,
+    /// Backends the command uses when they are there.
+    pub uses: Vec<String>,
+}
+
+/// A usable backend that the command goes without.
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    /// Backend name.
+    pub backend: String,
+    /// Why it is not loaded.
+    pub status: Status,
+    /// One line.
+    pub reason: String,
+    /// What to do about it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+/// Checks `req` for `command` (used in messages, e.g. `show-gpus --infra k8s`).
+pub fn check(set: &PluginSet, req: &Requirements, command: &str) -> Result<Vec<Skipped>, Failure> {
+    for name in &req.needs {
+        let Some(entry) = set.entry(name) else {
+            let mut names: Vec<&str> = KNOWN_BACKENDS.iter().map(|k| k.name).collect();
+            names.extend(set.entries.iter().filter(|e| e.known().is_none()).map(|e| e.name.as_str()));
+            return Err(Failure::usage(format!("there is no backend named '{name}'"))
+                .help(format!("backends: {}", names.join(", "))));
+        };
+        if entry.status == Status::Loaded {
+            continue;
+        }
+        let display = entry.known().map_or(name.as_str(), |k| k.display_name);
+        let reason = entry.reason.clone().unwrap_or_default();
+        let message = match entry.status {
+            Status::Missing => format!("`{command}` needs the {display} backend, which is not installed"),
+            Status::Disabled => format!("`{command}` needs the {display} backend, which is {reason}"),
+            _ => format!(
+                "`{command}` needs the {display} backend, but its plugin {} is {}: {reason}",
+                entry.path.as_deref().map(|p| p.display().to_string()).unwrap_or_default(),
+                entry.status.word()
+            ),
+        };
+        let mut diagnostic = Diagnostic::error(message);
+        if let Some(hint) = &entry.hint {
+            diagnostic = diagnostic.help(hint.clone());
+        }
+        if entry.status == Status::Missing {
+            diagnostic = diagnostic.with_note(format!(
+                "looked in: {}",
+                set.search_path.iter().map(|d| d.path.display().to_string()).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        return Err(Failure::new(exit::BACKEND_UNAVAILABLE, diagnostic));
+    }
+    Ok(req
+        .uses
+        .iter()
+        .filter_map(|name| set.entry(name))
+        .filter(|e| e.status != Status::Loaded)
+        .map(|e| Skipped {
+            backend: e.name.clone(),
+            status: e.status,
+            reason: match e.status {
+                Status::Missing => "not installed".to_string(),
+                _ => e.reason.clone().unwrap_or_else(|| e.status.word().to_string()),
+            },
+            hint: e.hint.clone(),
+        })
+        .collect())
+}
+
+/// The one short note for skipped backends, or `None` when nothing was skipped.
+pub fn skipped_note(skipped: &[Skipped]) -> Option<Diagnostic> {
+    if skipped.is_empty() {
+        return None;
+    }
+    let list: Vec<String> = skipped
+        .iter()
+        .map(|s| match s.status {
+            Status::Missing => format!("{} (not installed)", s.backend),
+            Status::Disabled => format!("{} ({})", s.backend, s.reason),
+            other => format!("{} ({})", s.backend, other.word()),
+        })
+        .collect();
+    let mut note = Diagnostic::note(format!("skipped {}", list.join(", ")));
+    match skipped {
+        [one] if one.status == Status::Missing => {
+            note = note.help(known::install_hint(&one.backend));
+        }
+        _ => note = note.help("run `skyhost plugins` to see how to install, enable or fix them"),
+    }
+    Some(note)
+}

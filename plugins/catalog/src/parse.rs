@@ -1,0 +1,302 @@
+//! Reading a SkyPilot `vms.csv` (schema v8) as real files come: columns in
+//! any order and read by header name, extra columns ignored, CRLF or LF, a
+//! missing final newline, UTF-8 text, quoted fields with commas, empty
+//! values. A malformed row is skipped and counted; a missing required column
+//! fails the whole file.
+
+use crate::gpu_info;
+
+/// Columns every catalog must have.
+pub const REQUIRED_COLUMNS: [&str; 9] = [
+    "InstanceType",
+    "AcceleratorName",
+    "AcceleratorCount",
+    "vCPUs",
+    "MemoryGiB",
+    "GpuInfo",
+    "Price",
+    "SpotPrice",
+    "Region",
+];
+
+/// A row that offers an accelerator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AcceleratorRow {
+    /// VM type; `None` for accelerators attached to a VM chosen separately.
+    pub instance_type: Option<Box<str>>,
+    /// Accelerator name.
+    pub name: Box<str>,
+    /// Accelerators per VM.
+    pub count: f64,
+    /// vCPUs of the VM.
+    pub vcpus: Option<f64>,
+    /// Host memory, GiB.
+    pub memory_gib: Option<f64>,
+    /// The `GpuInfo` column is not empty (SkyPilot's `gpus_only`).
+    pub has_gpu_info: bool,
+    /// Memory of one device, GiB.
+    pub device_memory_gib: Option<f64>,
+    /// On-demand USD per hour.
+    pub price: Option<f64>,
+    /// Spot USD per hour.
+    pub spot_price: Option<f64>,
+    /// Region.
+    pub region: Box<str>,
+    /// Zone, where the catalog has the column.
+    pub zone: Option<Box<str>>,
+}
+
+/// A VM row without accelerators, kept only where a cloud prices attachable
+/// accelerators together with a host VM (GCP).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostRow {
+    /// VM type.
+    pub instance_type: Box<str>,
+    /// vCPUs.
+    pub vcpus: Option<f64>,
+    /// Memory, GiB.
+    pub memory_gib: Option<f64>,
+    /// On-demand USD per hour.
+    pub price: Option<f64>,
+    /// Spot USD per hour.
+    pub spot_price: Option<f64>,
+    /// Region.
+    pub region: Box<str>,
+    /// Zone.
+    pub zone: Option<Box<str>>,
+}
+
+/// A parsed catalog file.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    /// Rows with an accelerator, in file order.
+    pub accelerators: Vec<AcceleratorRow>,
+    /// Host VM rows kept for [`Catalog::parse`]'s `keep_host` predicate, in file order.
+    pub hosts: Vec<HostRow>,
+    /// Data rows read (not counting the header).
+    pub rows: u64,
+    /// Malformed rows skipped.
+    pub skipped: u64,
+    /// Line number and reason of the first malformed row.
+    pub first_bad: Option<(u64, String)>,
+}
+
+/// A catalog that cannot be used at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CatalogError {
+    /// A required column is absent from the header.
+    MissingColumn(&'static str),
+    /// The file is not CSV (or not UTF-8) at the header.
+    Unreadable(String),
+}
+
+impl std::fmt::Display for CatalogError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::MissingColumn(c) => write!(f, "missing required column '{c}'"),
+            Self::Unreadable(e) => write!(f, "cannot read it as CSV: {e}"),
+        }
+    }
+}
+
+struct Columns {
+    instance_type: usize,
+    name: usize,
+    count: usize,
+    vcpus: usize,
+    memory: usize,
+    gpu_info: usize,
+    price: usize,
+    spot: usize,
+    region: usize,
+    zone: Option<usize>,
+    width: usize,
+}
+
+impl Columns {
+    fn from_header(header: &csv::ByteRecord) -> Result<Self, CatalogError> {
+        let names: Vec<String> = header
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let s = String::from_utf8_lossy(f).trim().to_string();
+                if i == 0 { s.trim_start_matches('\u{feff}').to_string() } else { s }
+            })
+            .collect();
+        let find = |c: &'static str| names.iter().position(|n| n == c).ok_or(CatalogError::MissingColumn(c));
+        Ok(Self {
+            instance_type: find(REQUIRED_COLUMNS[0])?,
+            name: find(REQUIRED_COLUMNS[1])?,
+            count: find(REQUIRED_COLUMNS[2])?,
+            vcpus: find(REQUIRED_COLUMNS[3])?,
+            memory: find(REQUIRED_COLUMNS[4])?,
+            gpu_info: find(REQUIRED_COLUMNS[5])?,
+            price: find(REQUIRED_COLUMNS[6])?,
+            spot: find(REQUIRED_COLUMNS[7])?,
+            region: find(REQUIRED_COLUMNS[8])?,
+            zone: names.iter().position(|n| n == "AvailabilityZone"),
+            width: names.len(),
+        })
+    }
+}
+
+fn text<'a>(field: &'a [u8], column: &str) -> Result<&'a str, String> {
+    std::str::from_utf8(field).map(str::trim).map_err(|_| format!("{column} is not valid UTF-8"))
+}
+
+fn optional_text(field: &[u8], column: &str) -> Result<Option<Box<str>>, String> {
+    let t = text(field, column)?;
+    Ok((!t.is_empty()).then(|| t.into()))
+}
+
+/// Empty, `nan` and `NaN` are missing values, as pandas reads them.
+fn number(field: &[u8], column: &str) -> Result<Option<f64>, String> {
+    let t = text(field, column)?;
+    if t.is_empty() || t.eq_ignore_ascii_case("nan") {
+        return Ok(None);
+    }
+    t.parse::<f64>().map(Some).map_err(|_| format!("{column} is not a number: '{t}'"))
+}
+
+impl Catalog {
+    /// Parses catalog text. Rows without an accelerator are dropped unless
+    /// `keep_host(instance_type)` wants them as host VMs.
+    pub fn parse(data: &[u8], keep_host: impl Fn(&str) -> bool) -> Result<Catalog, CatalogError> {
+        let mut reader = csv::ReaderBuilder::new().flexible(true).has_headers(true).from_reader(data);
+        let header = reader.byte_headers().map_err(|e| CatalogError::Unreadable(e.to_string()))?.clone();
+        if header.is_empty() || header.iter().all(<[u8]>::is_empty) {
+            return Ok(Catalog::default());
+        }
+        let cols = Columns::from_header(&header)?;
+        let mut catalog = Catalog::default();
+        let mut record = csv::ByteRecord::new();
+        loop {
+            let line = reader.position().line();
+            match reader.read_byte_record(&mut record) {
+                Ok(false) => break,
+                Ok(true) => {}
+                Err(e) => {
+                    catalog.rows += 1;
+                    catalog.bad_row(line, format!("{e}"));
+                    continue;
+                }
+            }
+            if record.len() == 1 && record.get(0).is_some_and(|f| f.trim_ascii().is_empty()) {
+                continue; // blank line
+            }
+            catalog.rows += 1;
+            let line = record.position().map_or(line, |p| p.line());
+            if record.len() != cols.width {
+                catalog.bad_row(line, format!("{} fields, the header has {}", record.len(), cols.width));
+                continue;
+            }
+            if let Err(reason) = catalog.take_row(&record, &cols, &keep_host) {
+                catalog.bad_row(line, reason);
+            }
+        }
+        Ok(catalog)
+    }
+
+    fn bad_row(&mut self, line: u64, reason: String) {
+        self.skipped += 1;
+        if self.first_bad.is_none() {
+            self.first_bad = Some((line, reason));
+        }
+    }
+
+    fn take_row(&mut self, r: &csv::ByteRecord, c: &Columns, keep_host: &impl Fn(&str) -> bool) -> Result<(), String> {
+        let name = text(&r[c.name], "AcceleratorName")?;
+        if name.is_empty() {
+            let instance_type = text(&r[c.instance_type], "InstanceType")?;
+            if instance_type.is_empty() || !keep_host(instance_type) {
+                return Ok(());
+            }
+            self.hosts.push(HostRow {
+                instance_type: instance_type.into(),
+                vcpus: number(&r[c.vcpus], "vCPUs")?,
+                memory_gib: number(&r[c.memory], "MemoryGiB")?,
+                price: number(&r[c.price], "Price")?,
+                spot_price: number(&r[c.spot], "SpotPrice")?,
+                region: text(&r[c.region], "Region")?.into(),
+                zone: c.zone.map(|z| optional_text(&r[z], "AvailabilityZone")).transpose()?.flatten(),
+            });
+            return Ok(());
+        }
+        let count = number(&r[c.count], "AcceleratorCount")?.ok_or("AcceleratorCount is empty")?;
+        let region = text(&r[c.region], "Region")?;
+        if region.is_empty() {
+            return Ok(()); // not launchable anywhere (SkyPilot drops these rows too)
+        }
+        let gpu_info = text(&r[c.gpu_info], "GpuInfo")?;
+        self.accelerators.push(AcceleratorRow {
+            instance_type: optional_text(&r[c.instance_type], "InstanceType")?,
+            name: name.into(),
+            count,
+            vcpus: number(&r[c.vcpus], "vCPUs")?,
+            memory_gib: number(&r[c.memory], "MemoryGiB")?,
+            has_gpu_info: !gpu_info.is_empty(),
+            device_memory_gib: gpu_info::device_memory_gib(gpu_info),
+            price: number(&r[c.price], "Price")?,
+            spot_price: number(&r[c.spot], "SpotPrice")?,
+            region: region.into(),
+            zone: c.zone.map(|z| optional_text(&r[z], "AvailabilityZone")).transpose()?.flatten(),
+        });
+        Ok(())
+    }
+
+    /// The warning for skipped rows, naming the file and the first bad line.
+    pub fn skipped_warning(&self, file: &str) -> Option<String> {
+        let (line, reason) = self.first_bad.as_ref()?;
+        Some(format!(
+            "{file}: skipped {} malformed row{} (first at line {line}: {reason})",
+            self.skipped,
+            if self.skipped == 1 { "" } else { "s" }
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "InstanceType,AcceleratorName,AcceleratorCount,vCPUs,MemoryGiB,GpuInfo,Price,SpotPrice,Region";
+
+    fn parse(text: &str) -> Catalog {
+        Catalog::parse(text.as_bytes(), |_| false).unwrap()
+    }
+
+    #[test]
+    fn reads_columns_by_name_in_any_order_with_crlf_and_no_final_newline() {
+        let c = parse(
+            "Region,Price,GpuInfo,SpotPrice,MemoryGiB,vCPUs,AcceleratorCount,AcceleratorName,InstanceType,Extra\r\n\
+             \"Texas, US, NA\",1.5,{'Gpus': [{'MemoryInfo': {'SizeInMiB': 24576}}]},,32,8,1.0,A10G,g5.2xlarge,x",
+        );
+        assert_eq!(c.rows, 1);
+        let r = &c.accelerators[0];
+        assert_eq!((&*r.name, r.count, r.price, r.spot_price), ("A10G", 1.0, Some(1.5), None));
+        assert_eq!(&*r.region, "Texas, US, NA");
+        assert_eq!(r.device_memory_gib, Some(24.0));
+    }
+
+    #[test]
+    fn missing_column_names_it() {
+        let e = Catalog::parse(b"InstanceType,AcceleratorName\n", |_| false).unwrap_err();
+        assert_eq!(e, CatalogError::MissingColumn("AcceleratorCount"));
+    }
+
+    #[test]
+    fn empty_and_header_only_files_have_no_rows() {
+        assert_eq!(parse("").rows, 0);
+        assert_eq!(parse(&format!("{HEADER}\n")).accelerators.len(), 0);
+    }
+
+    #[test]
+    fn malformed_rows_are_counted_with_the_first_line() {
+        let c = parse(&format!(
+            "{HEADER}\nok,A100,1,8,32,x,1,1,r\nbad,A100,one,8,32,x,1,1,r\nshort,A100\nok2,A100,2,8,32,x,2,,r\n"
+        ));
+        assert_eq!((c.rows, c.skipped, c.accelerators.len()), (4, 2, 2));
+        assert_eq!(c.first_bad.as_ref().unwrap().0, 3);
+        assert!(c.skipped_warning("aws/vms.csv").unwrap().starts_with("aws/vms.csv: skipped 2 malformed rows (first at line 3"));
+    }
+}

@@ -1,0 +1,13 @@
+//! The Mithril backend: Mithril GPU instances from SkyPilot's mithril/vms.csv.
+//! The embedded catalog (`catalog/vms.csv`) is a small, dated sample written
+//! from public price lists, used until a real catalog is downloaded or given.
+
+skyhost_catalog::cloud_plugin!(skyhost_catalog::CloudSpec {
+    name: "mithril",
+    display_name: "Mithril",
+    description: "Mithril GPU instances from SkyPilot's mithril/vms.csv",
+    embedded_csv: include_str!("../catalog/vms.csv"),
+    embedded_date: "2026-11-28",
+    refresh_hours: Some(7.0),
+    pricing: skyhost_catalog::Pricing::PerRow,
+});

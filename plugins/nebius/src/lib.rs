@@ -1,0 +1,13 @@
+//! The Nebius backend: Nebius AI Cloud GPUs from SkyPilot's nebius/vms.csv.
+//! The embedded catalog (`catalog/vms.csv`) is a small, dated sample written
+//! from public price lists, used until a real catalog is downloaded or given.
+
+skyhost_catalog::cloud_plugin!(skyhost_catalog::CloudSpec {
+    name: "nebius",
+    display_name: "Nebius",
+    description: "Nebius AI Cloud GPUs from SkyPilot's nebius/vms.csv",
+    embedded_csv: include_str!("../catalog/vms.csv"),
+    embedded_date: "2026-11-28",
+    refresh_hours: Some(7.0),
+    pricing: skyhost_catalog::Pricing::PerRow,
+});

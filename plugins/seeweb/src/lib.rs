@@ -1,0 +1,13 @@
+//! The Seeweb backend: Seeweb cloud GPUs from SkyPilot's seeweb/vms.csv.
+//! The embedded catalog (`catalog/vms.csv`) is a small, dated sample written
+//! from public price lists, used until a real catalog is downloaded or given.
+
+skyhost_catalog::cloud_plugin!(skyhost_catalog::CloudSpec {
+    name: "seeweb",
+    display_name: "Seeweb",
+    description: "Seeweb cloud GPUs from SkyPilot's seeweb/vms.csv",
+    embedded_csv: include_str!("../catalog/vms.csv"),
+    embedded_date: "2026-11-28",
+    refresh_hours: Some(8.0),
+    pricing: skyhost_catalog::Pricing::PerRow,
+});
