@@ -6,11 +6,15 @@
 //! module per command; `gpus/` builds and renders the GPU listing.
 
 mod app;
+mod catalogs;
 mod cli;
+mod client;
 mod commands;
 mod config;
 mod diagnostics;
+mod gpus;
 mod plugins;
+mod progress;
 mod requirements;
 mod table;
 
@@ -20,7 +24,7 @@ use clap::Parser;
 
 use crate::{
     app::App,
-    cli::{Cli, Command},
+    cli::{Cli, Command, GpusCommand},
     diagnostics::{Failure, exit},
 };
 
@@ -52,6 +56,8 @@ fn run(cli: Cli) -> Result<u8, Failure> {
     let app = App::new(&cli, config, config_path);
     match &cli.command {
         Command::Plugins(args) => commands::plugins::run(&app, args),
+        Command::ShowGpus(args) => commands::show_gpus::run(&app, args, "show-gpus"),
+        Command::Gpus { command: GpusCommand::List(args) } => commands::show_gpus::run(&app, args, "gpus list"),
         _ => Err(Failure::error("not implemented yet")),
     }
 }

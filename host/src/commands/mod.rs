@@ -2,3 +2,4 @@
 
 pub mod completions;
 pub mod plugins;
+pub mod show_gpus;

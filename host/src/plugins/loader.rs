@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use abi_stable::library::{LibraryError, RootModuleError, lib_header_from_path};
+use abi_stable::library::{LibHeader, LibraryError, RootModuleError, lib_header_from_path};
 use skyhost_plugin_api::{BackendModuleRef, ErrorKind, INTERFACE_VERSION, PluginError, PluginInfo};
 
 /// Why a plugin did not load.
@@ -27,13 +27,18 @@ pub struct Loaded {
     pub info: PluginInfo,
 }
 
-/// Loads `path`, whose file name says it is backend `name`. Each file is
-/// loaded on its own (`lib_header_from_path`), never via `RootModule::load_from*`,
-/// which would hand back the first plugin for every later file.
-pub fn load(path: &Path, name: &str) -> Result<Loaded, LoadFailure> {
-    let module = lib_header_from_path(path)
-        .and_then(|header| header.init_root_module::<BackendModuleRef>())
-        .map_err(|e| explain(&e, path))?;
+/// Maps `path` with the dynamic loader and finds its abi_stable header. Each
+/// file is opened on its own (`lib_header_from_path`), never through
+/// `RootModule::load_from*`, which would hand back the first plugin for every
+/// later file. The library is never unloaded.
+pub fn open(path: &Path) -> Result<&'static LibHeader, LoadFailure> {
+    lib_header_from_path(path).map_err(|e| explain(&e, path))
+}
+
+/// Checks the interface version and layout of an opened plugin, runs its
+/// constructor, and reads its description. `name` comes from the file name.
+pub fn init(header: &'static LibHeader, path: &Path, name: &str) -> Result<Loaded, LoadFailure> {
+    let module = header.init_root_module::<BackendModuleRef>().map_err(|e| explain(&e, path))?;
     let info = describe(module, path)?;
     if info.name != name {
         return Err(LoadFailure {

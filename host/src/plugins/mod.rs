@@ -9,7 +9,7 @@ pub mod search_path;
 
 use std::{
     collections::BTreeMap,
-    path::{Path, PathBuf},
+    path::PathBuf,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -17,8 +17,7 @@ use std::{
 use serde::{Serialize, de::DeserializeOwned};
 use skyhost_plugin_api::{BackendModuleRef, ErrorKind, PluginError, PluginInfo};
 
-pub use known::{BackendKind, KNOWN_BACKENDS, KnownBackend};
-#[allow(unused_imports)]
+pub use known::{KNOWN_BACKENDS, KnownBackend};
 pub use search_path::{DirOrigin, SearchDir};
 
 /// What switched a backend off.
@@ -221,45 +220,86 @@ pub struct PluginSet {
 impl PluginSet {
     /// Scans the search path and loads every plugin found that is not
     /// disabled or shadowed. Never fails: every problem becomes an entry.
+    ///
+    /// Loading is a two-stage pipeline: this thread checks each file and maps
+    /// it (`dlopen` serialises on the loader lock anyway) while a worker runs
+    /// abi_stable's version and layout checks, the plugin's constructor and
+    /// `describe` for the files mapped so far.
     pub fn load(options: LoadOptions) -> Self {
         let started = Instant::now();
         let mut set = PluginSet { search_path: options.search_path, ..Default::default() };
-        let mut winners: BTreeMap<String, Entry> = BTreeMap::new();
-        let mut shadowed: Vec<Entry> = Vec::new();
-
-        for dir in &set.search_path {
-            let candidates = match search_path::scan(&dir.path) {
-                Ok(c) => c,
-                Err(e) => {
-                    if dir.origin.is_explicit() {
-                        set.path_warnings.push(format!(
-                            "plugin directory {} (from {}) cannot be read: {}",
-                            dir.path.display(),
-                            dir.origin.label(),
-                            io_reason(&e)
-                        ));
+        let mut entries: Vec<Entry> = Vec::new();
+        let (to_worker, worker_inbox) = std::sync::mpsc::channel::<Opened>();
+        let initialised = std::thread::scope(|scope| {
+            let worker = scope.spawn(move || worker_inbox.into_iter().map(Opened::init).collect::<Vec<_>>());
+            for dir in &set.search_path {
+                let candidates = match search_path::scan(&dir.path) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        if dir.origin.is_explicit() {
+                            set.path_warnings.push(format!(
+                                "plugin directory {} (from {}) cannot be read: {}",
+                                dir.path.display(),
+                                dir.origin.label(),
+                                io_reason(&e)
+                            ));
+                        }
+                        continue;
                     }
-                    continue;
-                }
-            };
-            for c in candidates {
-                if let Some(winner) = winners.get(&c.name) {
-                    let mut e = Entry::new(&c.name, Status::Shadowed, Some(c.path));
-                    e.reason = Some(format!("shadowed by {}", winner.path.as_deref().map(Path::display).map(|d| d.to_string()).unwrap_or_default()));
-                    e.hint = Some("remove one of the two files, or reorder the plugin path".into());
-                    shadowed.push(e);
-                    continue;
-                }
-                let entry = match options.disabled.get(&c.name) {
-                    Some(by) => disabled_entry(&c.name, Some(c.path), by),
-                    None => load_entry(&c.name, &c.path, &mut set.loaded),
                 };
-                winners.insert(c.name.clone(), entry);
+                for c in candidates {
+                    if let Some(winner) = entries.iter().find(|e| e.name == c.name && e.status != Status::Shadowed) {
+                        let mut e = Entry::new(&c.name, Status::Shadowed, Some(c.path));
+                        e.reason = Some(format!(
+                            "shadowed by {}",
+                            winner.path.as_deref().map(|p| p.display().to_string()).unwrap_or_default()
+                        ));
+                        e.hint = Some("remove one of the two files, or reorder the plugin path".into());
+                        entries.push(e);
+                        continue;
+                    }
+                    if let Some(by) = options.disabled.get(&c.name) {
+                        entries.push(disabled_entry(&c.name, Some(c.path), by));
+                        continue;
+                    }
+                    let started = Instant::now();
+                    let mut entry = Entry::new(&c.name, Status::Broken, Some(c.path.clone()));
+                    match preflight::check(&c.path).map_err(|e| (e.to_string(), e.hint(&c.path))) {
+                        Err((reason, hint)) => {
+                            entry.reason = Some(reason);
+                            entry.hint = Some(hint);
+                        }
+                        Ok(()) => match loader::open(&c.path) {
+                            Ok(header) => {
+                                let job = Opened { index: entries.len(), name: c.name.clone(), path: c.path.clone(), header, started };
+                                let _ = to_worker.send(job);
+                            }
+                            Err(f) => entry.fail(f),
+                        },
+                    }
+                    entry.load_ms = Some(started.elapsed().as_secs_f64() * 1e3);
+                    entries.push(entry);
+                }
+            }
+            drop(to_worker);
+            worker.join().unwrap_or_default()
+        });
+        for (i, result, ms) in initialised {
+            let entry = &mut entries[i];
+            entry.load_ms = Some(ms);
+            match result {
+                Ok(l) => {
+                    entry.status = Status::Loaded;
+                    entry.info = Some(l.info.clone());
+                    let path = entry.path.clone().unwrap_or_default();
+                    set.loaded.push(Arc::new(Backend { name: entry.name.clone(), path, info: l.info, module: l.module }));
+                }
+                Err(f) => entry.fail(f),
             }
         }
         for k in KNOWN_BACKENDS {
-            if !winners.contains_key(k.name) {
-                let entry = match options.disabled.get(k.name) {
+            if !entries.iter().any(|e| e.name == k.name) {
+                entries.push(match options.disabled.get(k.name) {
                     Some(by) => disabled_entry(k.name, None, by),
                     None => {
                         let mut e = Entry::new(k.name, Status::Missing, None);
@@ -267,11 +307,9 @@ impl PluginSet {
                         e.hint = Some(known::install_hint(k.name));
                         e
                     }
-                };
-                winners.insert(k.name.to_string(), entry);
+                });
             }
         }
-        let mut entries: Vec<Entry> = winners.into_values().chain(shadowed).collect();
         entries.sort_by_key(|e| (known::order_key(&e.name), e.status == Status::Shadowed));
         set.loaded.sort_by_key(|b| known::order_key(&b.name));
         set.entries = entries;
@@ -311,28 +349,27 @@ fn disabled_entry(name: &str, path: Option<PathBuf>, by: &[DisabledBy]) -> Entry
     e
 }
 
-fn load_entry(name: &str, path: &Path, loaded: &mut Vec<Arc<Backend>>) -> Entry {
-    let started = Instant::now();
-    let mut entry = Entry::new(name, Status::Broken, Some(path.to_path_buf()));
-    match preflight::check(path).map_err(|e| (e.to_string(), e.hint(path))) {
-        Err((reason, hint)) => {
-            entry.reason = Some(reason);
-            entry.hint = Some(hint);
-        }
-        Ok(()) => match loader::load(path, name) {
-            Ok(l) => {
-                entry.status = Status::Loaded;
-                entry.info = Some(l.info.clone());
-                loaded.push(Arc::new(Backend { name: name.to_string(), path: path.to_path_buf(), info: l.info, module: l.module }));
-            }
-            Err(f) => {
-                entry.status = if f.incompatible { Status::Incompatible } else { Status::Broken };
-                entry.reason = Some(f.reason);
-                entry.hint = Some(f.hint);
-                entry.detail = (!f.detail.is_empty()).then_some(f.detail);
-            }
-        },
+/// A mapped plugin waiting for its checks and constructor.
+struct Opened {
+    index: usize,
+    name: String,
+    path: PathBuf,
+    header: &'static abi_stable::library::LibHeader,
+    started: Instant,
+}
+
+impl Opened {
+    fn init(self) -> (usize, Result<loader::Loaded, loader::LoadFailure>, f64) {
+        let result = loader::init(self.header, &self.path, &self.name);
+        (self.index, result, self.started.elapsed().as_secs_f64() * 1e3)
     }
-    entry.load_ms = Some(started.elapsed().as_secs_f64() * 1e3);
-    entry
+}
+
+impl Entry {
+    fn fail(&mut self, f: loader::LoadFailure) {
+        self.status = if f.incompatible { Status::Incompatible } else { Status::Broken };
+        self.reason = Some(f.reason);
+        self.hint = Some(f.hint);
+        self.detail = (!f.detail.is_empty()).then_some(f.detail);
+    }
 }

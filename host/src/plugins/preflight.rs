@@ -46,7 +46,7 @@ impl PreflightError {
             Self::WorldWritable(_) => format!("run `chmod o-w {p}` if you trust the file, or remove it"),
             Self::Truncated(_) => format!("the copy is incomplete: reinstall {p} (copy to a temporary name, then rename)"),
             Self::NotAFile(_) => format!("remove {p} or rename it so it does not look like a plugin"),
-            Self::Unreadable(_) => format!("check the permissions of {p}"),
+            Self::Unreadable(_) => format!("check that {p} exists (a symlink may point nowhere) and is readable"),
             _ => format!("remove {p}: it is not a skyhost plugin for this machine"),
         }
     }

@@ -18,7 +18,7 @@
 
 use std::{cmp::Ordering, collections::BTreeMap};
 
-use regex::{Regex, RegexBuilder};
+use regex_lite::{Regex, RegexBuilder};
 use skyhost_plugin_api::{AcceleratorQuantities, ErrorKind, GpuQuery, Offering, PluginError};
 
 use crate::parse::{AcceleratorRow, Catalog};

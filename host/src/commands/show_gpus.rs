@@ -1,0 +1,128 @@
+//! `skyhost show-gpus` (and `skyhost gpus list`): validate, check the
+//! backends, ask them all at once, print tables, JSON or CSV.
+
+use std::time::Duration;
+
+use clap::CommandFactory;
+use skyhost_plugin_api::capability;
+
+use crate::{
+    app::App,
+    catalogs::CatalogSettings,
+    cli::{Cli, GpuFormat, ShowGpusArgs},
+    client,
+    diagnostics::{Diagnostic, Failure, exit, print_stdout, stdout_color},
+    gpus::{
+        gather::{self, GatherSettings, Progress},
+        render,
+        report::{GpuReport, Mode},
+        request::{GpuRequest, RawGpuQuery},
+    },
+    plugins::{KNOWN_BACKENDS, PluginSet},
+    progress,
+    requirements::{self, Requirements},
+};
+
+/// Settings for [`gather::gather`] from the app's config and environment.
+pub fn gather_settings(app: &App) -> GatherSettings {
+    let timeout = std::env::var("SKYHOST_KUBE_TIMEOUT")
+        .ok()
+        .and_then(|t| t.parse::<f64>().ok())
+        .or(app.config.kubernetes.timeout_secs)
+        .unwrap_or(10.0);
+    GatherSettings {
+        catalogs: CatalogSettings::from_app(app),
+        allowed_contexts: app.config.kubernetes.allowed_contexts.clone(),
+        cluster_timeout: Duration::from_secs_f64(timeout.max(0.1)),
+    }
+}
+
+/// What a GPU query needs and uses.
+pub fn requirements_for(plugins: &PluginSet, req: &GpuRequest) -> Requirements {
+    match &req.infra {
+        Some(b) => Requirements { needs: vec![b.clone()], uses: Vec::new() },
+        None => {
+            let mut uses: Vec<String> = KNOWN_BACKENDS.iter().map(|k| k.name.to_string()).collect();
+            let third_party: Vec<String> = plugins
+                .loaded
+                .iter()
+                .filter(|b| b.has_capability(capability::CATALOG) || b.has_capability(capability::CLUSTERS))
+                .map(|b| b.name.clone())
+                .filter(|n| !uses.contains(n))
+                .collect();
+            uses.extend(third_party);
+            Requirements { needs: Vec::new(), uses }
+        }
+    }
+}
+
+/// Checks requirements and that some GPU backend is there at all.
+pub fn check_backends(plugins: &PluginSet, req: &GpuRequest, command: &str) -> Result<Vec<requirements::Skipped>, Failure> {
+    let skipped = requirements::check(plugins, &requirements_for(plugins, req), command)?;
+    let any = plugins.loaded.iter().any(|b| b.has_capability(capability::CATALOG) || b.has_capability(capability::CLUSTERS));
+    if !any {
+        return Err(Failure::new(
+            exit::BACKEND_UNAVAILABLE,
+            Diagnostic::error(format!("`{command}` needs a GPU backend, and none is loaded"))
+                .help("install at least one backend plugin; `skyhost plugins` shows how"),
+        ));
+    }
+    Ok(skipped)
+}
+
+/// Whether anything at all matched (a named query that found nothing exits 4).
+pub fn found_anything(report: &GpuReport) -> bool {
+    report.mode != Mode::Named
+        || !report.offerings.is_empty()
+        || report.clusters.iter().any(|s| s.clusters.iter().any(|c| !c.gpus.is_empty()))
+}
+
+fn usage(invoked_as: &str, message: String) -> u8 {
+    let mut cmd = Cli::command();
+    let sub = invoked_as.split(' ').fold(&mut cmd, |c, name| c.find_subcommand_mut(name).expect("known subcommand"));
+    let _ = sub.error(clap::error::ErrorKind::ValueValidation, message).print();
+    exit::USAGE
+}
+
+/// Prints `report` in `format`; notes go to stderr after the tables.
+pub fn print_report(report: &GpuReport, format: GpuFormat) -> Result<u8, Failure> {
+    match format {
+        GpuFormat::Json => print_stdout(&(serde_json::to_string_pretty(report).expect("report serialises") + "\n"))?,
+        GpuFormat::Csv => print_stdout(&render::csv(report))?,
+        GpuFormat::Table => print_stdout(&render::tables(report, stdout_color()))?,
+    }
+    if format != GpuFormat::Json {
+        for n in &report.notes {
+            let mut d = Diagnostic::note(n.message.clone());
+            if let Some(h) = &n.hint {
+                d = d.help(h.clone());
+            }
+            d.eprint();
+        }
+    }
+    Ok(if found_anything(report) { exit::OK } else { exit::NOT_FOUND })
+}
+
+/// Runs the command; `invoked_as` is `show-gpus` or `gpus list`.
+pub fn run(app: &App, args: &ShowGpusArgs, invoked_as: &str) -> Result<u8, Failure> {
+    let req = match RawGpuQuery::from(args).validate() {
+        Ok(r) => r,
+        Err(message) => return Ok(usage(invoked_as, message)),
+    };
+    if let Some(server) = &app.server {
+        let report = client::show_gpus(server, &req)?;
+        return print_report(&report, args.output);
+    }
+    let plugins = app.load_plugins();
+    let command = match &req.infra {
+        Some(i) => format!("{invoked_as} --infra {i}"),
+        None => invoked_as.to_string(),
+    };
+    let skipped = check_backends(&plugins, &req, &command)?;
+    let settings = gather_settings(app);
+    let progress = Progress::default();
+    let report = progress::with_spinner(&progress, || {
+        gather::gather(&plugins, &req, &skipped, &settings, args.output == GpuFormat::Csv, &progress)
+    });
+    print_report(&report, args.output)
+}

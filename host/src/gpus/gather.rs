@@ -1,0 +1,314 @@
+//! Asks the backends, all at once, and assembles the [`GpuReport`].
+//!
+//! Each backend runs on its own thread; a slow Kubernetes context never
+//! delays the catalog answers, and the command waits on no backend its
+//! options do not need.
+
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use skyhost_plugin_api::{
+    ClusterQuery, ClusterReport, GpuQuery, GpuQueryResponse, PluginError, capability, method,
+};
+
+use super::{
+    report::{self, ClusterSection, GpuReport, Mode, NotFound, Note},
+    request::GpuRequest,
+};
+use crate::{
+    catalogs::{self, CatalogSettings, Resolved},
+    config::AllowedContexts,
+    plugins::{Backend, PluginSet},
+    requirements::Skipped,
+};
+
+/// Settings the backends need, beyond the request.
+#[derive(Debug, Clone)]
+pub struct GatherSettings {
+    /// Catalog sources.
+    pub catalogs: CatalogSettings,
+    /// `[kubernetes] allowed_contexts`.
+    pub allowed_contexts: Option<AllowedContexts>,
+    /// Deadline per cluster.
+    pub cluster_timeout: Duration,
+}
+
+/// What is being waited on, for the spinner.
+pub type Progress = Arc<Mutex<BTreeMap<String, String>>>;
+
+fn set_progress(progress: &Progress, backend: &str, what: Option<String>) {
+    let mut p = progress.lock().expect("progress lock");
+    match what {
+        Some(w) => p.insert(backend.to_string(), w),
+        None => p.remove(backend),
+    };
+}
+
+enum Answer {
+    Clusters(Result<ClusterReport, PluginError>),
+    Catalog(Resolved, Result<GpuQueryResponse, PluginError>),
+}
+
+/// Whether the request includes the backend `name`.
+fn wanted(req: &GpuRequest, name: &str) -> bool {
+    req.infra.as_deref().is_none_or(|i| i == name)
+}
+
+fn cluster_query(req: &GpuRequest, settings: &GatherSettings) -> ClusterQuery {
+    let mut q = ClusterQuery {
+        clusters: req.contexts.clone(),
+        all_clusters: req.all_contexts,
+        timeout_secs: settings.cluster_timeout.as_secs_f64(),
+        name: req.name.clone(),
+        quantity: req.quantity,
+    };
+    if q.clusters.is_empty() && !q.all_clusters {
+        match &settings.allowed_contexts {
+            Some(AllowedContexts::All) => q.all_clusters = true,
+            Some(AllowedContexts::List(list)) => q.clusters = list.clone(),
+            None => {}
+        }
+    }
+    q
+}
+
+fn catalog_query(req: &GpuRequest, resolved: &Resolved, want_counts: bool, want_offerings: bool) -> GpuQuery {
+    GpuQuery {
+        catalog_path: resolved.request_path(),
+        name: req.name.clone(),
+        quantity: req.quantity.map(f64::from),
+        region: req.region.clone(),
+        all_regions: req.all_regions,
+        want_counts,
+        want_offerings,
+    }
+}
+
+fn ask_catalog(backend: &Backend, settings: &CatalogSettings, q: impl Fn(&Resolved) -> GpuQuery, progress: &Progress) -> Answer {
+    let resolved = match &backend.info.catalog {
+        Some(spec) => catalogs::resolve(settings, backend, spec, &|name| {
+            set_progress(progress, name, Some(format!("downloading the {name} catalog")))
+        }),
+        None => Resolved {
+            path: None,
+            origin: catalogs::Origin::Embedded,
+            age: None,
+            fetch_error: None,
+            downloaded: false,
+            dir_missing: None,
+        },
+    };
+    set_progress(progress, &backend.name, Some(format!("reading the {} catalog", backend.name)));
+    let answer = backend.call(method::GPU_QUERY, &q(&resolved));
+    Answer::Catalog(resolved, answer)
+}
+
+/// Calls the backends and builds the report. `csv` asks for every offering.
+pub fn gather(
+    plugins: &PluginSet,
+    req: &GpuRequest,
+    skipped: &[Skipped],
+    settings: &GatherSettings,
+    want_all_offerings: bool,
+    progress: &Progress,
+) -> GpuReport {
+    let mode = match (&req.name, req.all) {
+        (Some(_), _) => Mode::Named,
+        (None, true) => Mode::All,
+        (None, false) => Mode::Default,
+    };
+    let want_counts = mode != Mode::Named;
+    let want_offerings = mode != Mode::Default || want_all_offerings;
+    let clusters: Vec<&Arc<Backend>> =
+        plugins.with_capability(capability::CLUSTERS).filter(|b| wanted(req, &b.name)).collect();
+    let clouds: Vec<&Arc<Backend>> = plugins.with_capability(capability::CATALOG).filter(|b| wanted(req, &b.name)).collect();
+
+    let answers: Vec<(Arc<Backend>, Answer)> = std::thread::scope(|s| {
+        let mut handles = Vec::new();
+        for b in clusters.iter().copied() {
+            let q = cluster_query(req, settings);
+            handles.push(s.spawn(move || {
+                set_progress(progress, &b.name, Some(format!("waiting for {} clusters", b.display_name())));
+                let answer = Answer::Clusters(b.call(method::CLUSTER_GPUS, &q));
+                set_progress(progress, &b.name, None);
+                (b.clone(), answer)
+            }));
+        }
+        for b in clouds.iter().copied() {
+            handles.push(s.spawn(move || {
+                let answer = ask_catalog(b, &settings.catalogs, |r| catalog_query(req, r, want_counts, want_offerings), progress);
+                set_progress(progress, &b.name, None);
+                (b.clone(), answer)
+            }));
+        }
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+
+    let mut report = GpuReport {
+        schema_version: report::SCHEMA_VERSION,
+        query: req.clone(),
+        mode,
+        clouds_included: req.infra.as_deref().is_none_or(|i| plugins.backend(i).is_some_and(|b| b.has_capability(capability::CATALOG))),
+        ..Default::default()
+    };
+    let mut counts: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut per_cloud = Vec::new();
+    let mut fetch_failures: Vec<(String, String)> = Vec::new();
+    let mut cluster_found_any = false;
+    for (backend, answer) in answers {
+        match answer {
+            Answer::Clusters(Ok(cr)) => {
+                let has_gpus = cr.clusters.iter().any(|c| !c.gpus.is_empty());
+                cluster_found_any |= has_gpus;
+                cluster_notes(&backend, &cr, &mut report.notes);
+                if !has_gpus && cr.clusters.iter().any(|c| c.error.is_none()) {
+                    report.notes.push(no_cluster_gpus(&backend, req));
+                }
+                report.clusters.push(ClusterSection {
+                    backend: backend.name.clone(),
+                    display_name: backend.display_name().to_string(),
+                    totals: report::cluster_totals(&cr.clusters),
+                    clusters: cr.clusters,
+                });
+            }
+            Answer::Clusters(Err(e)) | Answer::Catalog(_, Err(e)) => {
+                report.notes.push(Note::new(
+                    "backend_error",
+                    Some(&backend.name),
+                    format!("the {} backend failed: {}", backend.name, e.message),
+                    e.hint.clone(),
+                ));
+            }
+            Answer::Catalog(resolved, Ok(resp)) => {
+                if let Some(err) = &resolved.fetch_error {
+                    fetch_failures.push((backend.name.clone(), err.clone()));
+                }
+                if let Some(missing) = &resolved.dir_missing {
+                    report.notes.push(Note::new(
+                        "catalog",
+                        Some(&backend.name),
+                        format!("the catalog directory has no {}; used the {:?} copy instead", missing.display(), resolved.origin).to_lowercase(),
+                        None,
+                    ));
+                }
+                for w in resp.warnings {
+                    report.notes.push(Note::new("catalog", Some(&backend.name), w, None));
+                }
+                for c in &resp.counts {
+                    report::merge_counts(&mut counts, &c.name, &c.quantities);
+                }
+                per_cloud.push((backend.name.clone(), backend.display_name().to_string(), resp.offerings));
+            }
+        }
+    }
+    if !fetch_failures.is_empty() {
+        let names: Vec<&str> = fetch_failures.iter().map(|(n, _)| n.as_str()).collect();
+        report.notes.push(Note::new(
+            "catalog",
+            None,
+            format!(
+                "could not refresh the catalogs of {} ({}); used the cached or embedded copies",
+                names.join(", "),
+                fetch_failures[0].1
+            ),
+            Some("run `skyhost catalog update` to try again, or point --catalog-dir at local catalogs".into()),
+        ));
+    }
+    report.offerings = report::offering_tables(per_cloud);
+    if mode != Mode::Named {
+        let (common, tpus, other) = report::count_tables(counts);
+        report.common_gpus = common;
+        report.tpus = tpus;
+        if mode == Mode::All {
+            report.other_gpus = other;
+        }
+    }
+    if mode == Mode::Named && report.clouds_included && report.offerings.is_empty() {
+        report.not_found = Some(not_found(plugins, req, &clouds, settings, cluster_found_any));
+    }
+    if !skipped.is_empty() {
+        let list: Vec<String> = skipped.iter().map(|s| format!("{} ({})", s.backend, s.reason)).collect();
+        let hint = match skipped {
+            [one] => one.hint.clone(),
+            _ => Some("run `skyhost plugins` to see how to install, enable or fix them".into()),
+        };
+        report.notes.push(Note::new("skipped_backends", None, format!("skipped {}", list.join(", ")), hint));
+    }
+    report
+}
+
+fn cluster_notes(backend: &Backend, cr: &ClusterReport, notes: &mut Vec<Note>) {
+    for n in &cr.notes {
+        notes.push(Note::new("cluster", Some(&backend.name), n.clone(), None));
+    }
+    for c in &cr.clusters {
+        if let Some(e) = &c.error {
+            notes.push(Note::new(
+                "context_error",
+                Some(&backend.name),
+                format!("{} context '{}' failed: {}", backend.display_name(), c.name, e.reason),
+                e.hint.clone(),
+            ));
+        }
+        for n in &c.notes {
+            notes.push(Note::new("cluster", Some(&backend.name), format!("{}: {n}", c.name), None));
+        }
+    }
+}
+
+fn no_cluster_gpus(backend: &Backend, req: &GpuRequest) -> Note {
+    let display = backend.display_name();
+    let message = match &req.name {
+        Some(name) => {
+            let qty = req.quantity.map(|q| format!(" with requested quantity {q}")).unwrap_or_default();
+            format!("Resources '{name}'{qty} not found in {display} clusters.")
+        }
+        None => format!("No GPUs found in any {display} clusters."),
+    };
+    Note::new(
+        "cluster",
+        Some(&backend.name),
+        message,
+        Some(format!(
+            "if a cluster has GPUs, make sure nvidia.com/gpu, amd.com/gpu or google.com/tpu is allocatable on its nodes \
+             and the nodes carry a GPU type label (e.g. skypilot.co/accelerator); then run `skyhost check {}`",
+            backend.name
+        )),
+    )
+}
+
+fn not_found(plugins: &PluginSet, req: &GpuRequest, clouds: &[&Arc<Backend>], settings: &GatherSettings, in_clusters: bool) -> NotFound {
+    let name = req.name.clone().unwrap_or_default();
+    let qty = req.quantity.map(|q| format!(" with requested quantity {q}")).unwrap_or_default();
+    let place = match req.infra.as_deref().and_then(|i| plugins.backend(i)) {
+        Some(b) => format!(" on {}", b.display_name()),
+        None => " in cloud catalogs".to_string(),
+    };
+    // The names that do exist, for suggestions: ask again without filters.
+    let mut names: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let all = GpuRequest { region: req.region.clone(), ..Default::default() };
+    let progress: Progress = Arc::default();
+    for b in clouds {
+        if let Answer::Catalog(_, Ok(resp)) = ask_catalog(b, &settings.catalogs, |r| catalog_query(&all, r, true, false), &progress) {
+            for c in resp.counts {
+                report::merge_counts(&mut names, &c.name, &c.quantities);
+            }
+        }
+    }
+    let mut suggestions = report::suggestions(&name, names.keys().map(String::as_str));
+    if req.quantity.is_some() {
+        if let Some(q) = names.iter().find(|(n, _)| n.eq_ignore_ascii_case(&name)).map(|(_, q)| q) {
+            let list: Vec<String> = q.iter().map(|x| super::render::quantity(*x)).collect();
+            suggestions.retain(|s| !s.eq_ignore_ascii_case(&name));
+            suggestions.insert(0, format!("{name}:{}", list.join(&format!(", {name}:"))));
+        }
+    }
+    let mut message = format!("Resources '{name}'{qty} not found{place}.");
+    if in_clusters {
+        message.push_str(" (Kubernetes has it; see above.)");
+    }
+    NotFound { message, suggestions }
+}
