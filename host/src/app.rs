@@ -26,6 +26,8 @@ pub struct App {
     pub server: Option<String>,
     /// `-v` count.
     pub verbose: u8,
+    /// `--offline` / `SKYHOST_OFFLINE`.
+    pub offline: bool,
 }
 
 impl App {
@@ -39,6 +41,7 @@ impl App {
             catalog_dir: cli.catalog_dir.clone(),
             server: cli.server.clone().filter(|s| !s.is_empty()),
             verbose: cli.verbose,
+            offline: cli.offline,
         }
     }
 

@@ -48,10 +48,9 @@ pub struct CatalogSettings {
 }
 
 impl CatalogSettings {
-    /// Settings from `SKYHOST_CATALOG_URL`, `SKYHOST_CATALOG_AUTO_UPDATE`, the config and flags.
+    /// Settings from flags (`--catalog-dir`, `--offline`), `SKYHOST_CATALOG_URL` and the config.
     pub fn from_app(app: &App) -> Self {
         let c = &app.config.catalog;
-        let env_flag = std::env::var("SKYHOST_CATALOG_AUTO_UPDATE").ok().map(|v| !matches!(v.as_str(), "0" | "false" | "no"));
         Self {
             dir: app.catalog_dir.clone().or_else(|| c.dir.clone()),
             cache_root: c
@@ -61,7 +60,7 @@ impl CatalogSettings {
                 .unwrap_or_else(|| PathBuf::from(".skyhost-catalogs")),
             url: std::env::var("SKYHOST_CATALOG_URL").ok().or_else(|| c.url.clone()).unwrap_or_else(|| DEFAULT_URL.into()),
             max_age: c.max_age_hours.map(|h| Duration::from_secs_f64(h.max(0.0) * 3600.0)),
-            auto_update: env_flag.or(c.auto_update).unwrap_or(true),
+            auto_update: !app.offline && c.auto_update.unwrap_or(true),
             timeout: Duration::from_secs_f64(c.download_timeout_secs.unwrap_or(30.0).max(0.1)),
         }
     }

@@ -34,6 +34,10 @@ pub struct Cli {
     #[arg(long, value_name = "DIR", env = "SKYHOST_CATALOG_DIR", global = true)]
     pub catalog_dir: Option<PathBuf>,
 
+    /// Never download catalogs; use the catalog directory, the cache or the embedded copies
+    #[arg(long, env = "SKYHOST_OFFLINE", global = true, value_parser = clap::builder::FalseyValueParser::new())]
+    pub offline: bool,
+
     /// Ask the skyhost server at URL instead of loading plugins here
     #[arg(long, value_name = "URL", env = "SKYHOST_SERVER", global = true)]
     pub server: Option<String>,

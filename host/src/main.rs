@@ -24,7 +24,7 @@ use clap::Parser;
 
 use crate::{
     app::App,
-    cli::{Cli, Command, GpusCommand},
+    cli::{CatalogCommand, Cli, Command, GpusCommand},
     diagnostics::{Failure, exit},
 };
 
@@ -58,6 +58,9 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Plugins(args) => commands::plugins::run(&app, args),
         Command::ShowGpus(args) => commands::show_gpus::run(&app, args, "show-gpus"),
         Command::Gpus { command: GpusCommand::List(args) } => commands::show_gpus::run(&app, args, "gpus list"),
+        Command::Check(args) => commands::check::run(&app, args),
+        Command::Catalog { command: CatalogCommand::Status { output } } => commands::catalog::status(&app, *output),
+        Command::Catalog { command: CatalogCommand::Update { clouds } } => commands::catalog::update(&app, clouds),
         _ => Err(Failure::error("not implemented yet")),
     }
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::{
     diagnostics::{Diagnostic, Failure, exit},
-    plugins::{KNOWN_BACKENDS, PluginSet, Status, known},
+    plugins::{KNOWN_BACKENDS, PluginSet, Status},
 };
 
 /// What a command asks of the backends.
@@ -86,25 +86,27 @@ pub fn check(set: &PluginSet, req: &Requirements, command: &str) -> Result<Vec<S
         .collect())
 }
 
-/// The one short note for skipped backends, or `None` when nothing was skipped.
-pub fn skipped_note(skipped: &[Skipped]) -> Option<Diagnostic> {
+/// The one short note for skipped backends, grouped by why, and its hint:
+/// `skipped kubernetes, gcp (not installed); aws (disabled by --disable)`.
+pub fn skipped_summary(skipped: &[Skipped]) -> Option<(String, Option<String>)> {
     if skipped.is_empty() {
         return None;
     }
-    let list: Vec<String> = skipped
-        .iter()
-        .map(|s| match s.status {
-            Status::Missing => format!("{} (not installed)", s.backend),
-            Status::Disabled => format!("{} ({})", s.backend, s.reason),
-            other => format!("{} ({})", s.backend, other.word()),
-        })
-        .collect();
-    let mut note = Diagnostic::note(format!("skipped {}", list.join(", ")));
-    match skipped {
-        [one] if one.status == Status::Missing => {
-            note = note.help(known::install_hint(&one.backend));
+    let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
+    for s in skipped {
+        let why = match s.status {
+            Status::Missing | Status::Disabled => s.reason.clone(),
+            other => other.word().to_string(),
+        };
+        match groups.iter_mut().find(|(w, _)| *w == why) {
+            Some((_, names)) => names.push(&s.backend),
+            None => groups.push((why, vec![&s.backend])),
         }
-        _ => note = note.help("run `skyhost plugins` to see how to install, enable or fix them"),
     }
-    Some(note)
+    let text = groups.iter().map(|(why, names)| format!("{} ({why})", names.join(", "))).collect::<Vec<_>>().join("; ");
+    let hint = match skipped {
+        [one] => one.hint.clone(),
+        _ => Some("run `skyhost plugins` to see how to install, enable or fix them".into()),
+    };
+    Some((format!("skipped {text}"), hint))
 }

@@ -9,7 +9,7 @@
 //! * [`sdk`]: the [`Backend`] trait and the [`export_backend!`] macro, which
 //!   writes the export and a panic guard so that an author writes only the backend.
 //!
-//! ```ignore
+//! ```no_run
 //! use skyhost_plugin_api::{Backend, Description, PluginError, sdk};
 //!
 //! struct Hello;

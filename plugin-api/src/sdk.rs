@@ -188,9 +188,15 @@ pub fn __call<B: Backend>(slot: &OnceLock<B>, method: RStr<'_>, request: RStr<'_
 
 /// Exports a [`Backend`] as a skyhost plugin.
 ///
-/// ```ignore
+/// ```no_run
+/// use skyhost_plugin_api::{Backend, Description, PluginError, sdk};
 /// struct Mine;
-/// impl skyhost_plugin_api::Backend for Mine { /* ... */ }
+/// impl Backend for Mine {
+///     fn describe(&self) -> Description { Description { name: "mine".into(), ..Default::default() } }
+///     fn call(&self, method: &str, _request: &str) -> Result<String, PluginError> {
+///         Err(sdk::unknown_method(method))
+///     }
+/// }
 /// fn new() -> Result<Mine, String> { Ok(Mine) }
 /// skyhost_plugin_api::export_backend!(Mine, new);
 /// ```

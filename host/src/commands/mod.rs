@@ -1,5 +1,7 @@
 //! One module per command.
 
+pub mod catalog;
+pub mod check;
 pub mod completions;
 pub mod plugins;
 pub mod show_gpus;

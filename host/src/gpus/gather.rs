@@ -229,13 +229,8 @@ pub fn gather(
     if mode == Mode::Named && report.clouds_included && report.offerings.is_empty() {
         report.not_found = Some(not_found(plugins, req, &clouds, settings, cluster_found_any));
     }
-    if !skipped.is_empty() {
-        let list: Vec<String> = skipped.iter().map(|s| format!("{} ({})", s.backend, s.reason)).collect();
-        let hint = match skipped {
-            [one] => one.hint.clone(),
-            _ => Some("run `skyhost plugins` to see how to install, enable or fix them".into()),
-        };
-        report.notes.push(Note::new("skipped_backends", None, format!("skipped {}", list.join(", ")), hint));
+    if let Some((message, hint)) = crate::requirements::skipped_summary(skipped) {
+        report.notes.push(Note::new("skipped_backends", None, message, hint));
     }
     report
 }

@@ -16,7 +16,7 @@ use skyhost_plugin_api::{
 
 use crate::{
     gcp,
-    parse::{Catalog, CatalogError},
+    parse::{Catalog, CatalogError, ReadRules},
     query::{self, Filter},
 };
 
@@ -46,6 +46,8 @@ pub struct CloudSpec {
     pub refresh_hours: Option<f64>,
     /// See [`Pricing`].
     pub pricing: Pricing,
+    /// The catalog's `GpuInfo` gives the memory of all devices (Vast's does).
+    pub device_memory_is_total: bool,
 }
 
 type Stamp = (u64, Option<SystemTime>);
@@ -66,8 +68,11 @@ impl CloudBackend {
     }
 
     fn parse(&self, data: &[u8], label: &str) -> Result<Catalog, PluginError> {
-        let keep_host = |t: &str| self.spec.pricing == Pricing::GpuPlusHost && gcp::is_host_type(t);
-        Catalog::parse(data, keep_host).map_err(|e| {
+        let rules = ReadRules {
+            keep_host: (self.spec.pricing == Pricing::GpuPlusHost).then_some(gcp::is_host_type as fn(&str) -> bool),
+            device_memory_is_total: self.spec.device_memory_is_total,
+        };
+        Catalog::parse(data, rules).map_err(|e| {
             let hint = match e {
                 CatalogError::MissingColumn(_) => format!(
                     "this is not a SkyPilot v8 catalog; fix or remove it, or fetch a fresh one with `skyhost catalog update {}`",

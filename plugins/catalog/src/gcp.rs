@@ -147,7 +147,8 @@ n1-standard-16,16.0,60.0,,,,us-central1,us-central1-a,0.76,0.16
 
     #[test]
     fn gpus_are_priced_with_their_host_and_tpus_alone() {
-        let catalog = Catalog::parse(CSV.as_bytes(), is_host_type).unwrap();
+        let rules = crate::parse::ReadRules { keep_host: Some(is_host_type), device_memory_is_total: false };
+        let catalog = Catalog::parse(CSV.as_bytes(), rules).unwrap();
         let filter = Filter::new(&GpuQuery::default()).unwrap();
         let rows = joined_candidates(&catalog, &filter);
         let got: Vec<_> = rows.iter().map(|c| (&*c.name, c.instance_type.as_deref(), c.price.map(|p| (p * 1e5).round() / 1e5))).collect();

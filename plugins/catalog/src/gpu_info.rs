@@ -6,10 +6,10 @@ use serde_json::{Map, Number, Value};
 
 /// Memory of one device in GiB, from `Gpus[0].MemoryInfo.SizeInMiB`.
 ///
-/// Some catalogs (Vast) write the memory of all devices there; when the dict
-/// says `Count > 1` and `SizeInMiB == TotalGpuMemoryInMiB`, the value is a
-/// total and is divided by the count. A bare name gives `None`.
-pub fn device_memory_gib(text: &str) -> Option<f64> {
+/// Vast's catalog writes the memory of all devices there; for such a cloud
+/// (`size_is_total`) the value is divided by `Gpus[0].Count`. A bare name
+/// gives `None`.
+pub fn device_memory_gib(text: &str, size_is_total: bool) -> Option<f64> {
     let text = text.trim();
     if !text.starts_with('{') {
         return None;
@@ -17,9 +17,8 @@ pub fn device_memory_gib(text: &str) -> Option<f64> {
     let value = parse_literal(text)?;
     let gpu = value.get("Gpus")?.get(0)?;
     let size = gpu.get("MemoryInfo")?.get("SizeInMiB")?.as_f64()?;
-    let count = gpu.get("Count").and_then(Value::as_f64).unwrap_or(1.0);
-    let total = value.get("TotalGpuMemoryInMiB").and_then(Value::as_f64);
-    let per_device = if count > 1.0 && total == Some(size) { size / count } else { size };
+    let count = gpu.get("Count").and_then(Value::as_f64).filter(|c| *c >= 1.0).unwrap_or(1.0);
+    let per_device = if size_is_total { size / count } else { size };
     Some(per_device / 1024.0)
 }
 
@@ -146,17 +145,20 @@ mod tests {
     fn python_dict_json_and_bare_names() {
         let py = "{'Gpus': [{'Name': 'H100', 'Manufacturer': 'NVIDIA', 'Count': 8, 'Workloads': ['ml-ai'], \
                   'GpuPartitionSize': 1.0, 'MemoryInfo': {'SizeInMiB': 81920}}], 'TotalGpuMemoryInMiB': 655360}";
-        assert_eq!(device_memory_gib(py), Some(80.0));
+        assert_eq!(device_memory_gib(py, false), Some(80.0));
         let json = r#"{"Gpus": [{"Name": "B300", "Count": 1, "MemoryInfo": {"SizeInMiB": 268288}}], "TotalGpuMemoryInMiB": 268288}"#;
-        assert_eq!(device_memory_gib(json), Some(262.0));
-        assert_eq!(device_memory_gib("tpu-v5p-8"), None);
-        assert_eq!(device_memory_gib("{'Gpus': [}"), None);
-        assert_eq!(device_memory_gib("{'Gpus': [{'MemoryInfo': {'SizeInMiB': 40960}}]}"), Some(40.0));
+        assert_eq!(device_memory_gib(json, false), Some(262.0));
+        assert_eq!(device_memory_gib("tpu-v5p-8", false), None);
+        assert_eq!(device_memory_gib("{'Gpus': [}", false), None);
+        assert_eq!(device_memory_gib("{'Gpus': [{'MemoryInfo': {'SizeInMiB': 40960}}]}", false), Some(40.0));
     }
 
     #[test]
-    fn totals_written_as_device_memory_are_divided() {
+    fn totals_written_as_device_memory_are_divided_where_the_cloud_does_that() {
         let vast = "{'Gpus': [{'Name': 'H200', 'Count': 2, 'MemoryInfo': {'SizeInMiB': 287542}}], 'TotalGpuMemoryInMiB': 287542}";
-        assert_eq!(device_memory_gib(vast), Some(287542.0 / 2.0 / 1024.0));
+        assert_eq!(device_memory_gib(vast, true), Some(287542.0 / 2.0 / 1024.0));
+        // Lambda writes the device size (and a total that is not one): keep it.
+        let lambda = "{'Gpus': [{'Name': 'A100', 'Count': 2, 'MemoryInfo': {'SizeInMiB': 40960}}], 'TotalGpuMemoryInMiB': 40960}";
+        assert_eq!(device_memory_gib(lambda, false), Some(40.0));
     }
 }

@@ -158,10 +158,19 @@ fn number(field: &[u8], column: &str) -> Result<Option<f64>, String> {
     t.parse::<f64>().map(Some).map_err(|_| format!("{column} is not a number: '{t}'"))
 }
 
+/// How one cloud's catalog is read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadRules {
+    /// Keep rows without an accelerator whose instance type passes this test,
+    /// as host VMs (GCP); `None` drops them all.
+    pub keep_host: Option<fn(&str) -> bool>,
+    /// `GpuInfo` gives the memory of all devices, not of one (Vast).
+    pub device_memory_is_total: bool,
+}
+
 impl Catalog {
-    /// Parses catalog text. Rows without an accelerator are dropped unless
-    /// `keep_host(instance_type)` wants them as host VMs.
-    pub fn parse(data: &[u8], keep_host: impl Fn(&str) -> bool) -> Result<Catalog, CatalogError> {
+    /// Parses catalog text.
+    pub fn parse(data: &[u8], rules: ReadRules) -> Result<Catalog, CatalogError> {
         let mut reader = csv::ReaderBuilder::new().flexible(true).has_headers(true).from_reader(data);
         let header = reader.byte_headers().map_err(|e| CatalogError::Unreadable(e.to_string()))?.clone();
         if header.is_empty() || header.iter().all(<[u8]>::is_empty) {
@@ -190,7 +199,7 @@ impl Catalog {
                 catalog.bad_row(line, format!("{} fields, the header has {}", record.len(), cols.width));
                 continue;
             }
-            if let Err(reason) = catalog.take_row(&record, &cols, &keep_host) {
+            if let Err(reason) = catalog.take_row(&record, &cols, rules) {
                 catalog.bad_row(line, reason);
             }
         }
@@ -204,11 +213,11 @@ impl Catalog {
         }
     }
 
-    fn take_row(&mut self, r: &csv::ByteRecord, c: &Columns, keep_host: &impl Fn(&str) -> bool) -> Result<(), String> {
+    fn take_row(&mut self, r: &csv::ByteRecord, c: &Columns, rules: ReadRules) -> Result<(), String> {
         let name = text(&r[c.name], "AcceleratorName")?;
         if name.is_empty() {
             let instance_type = text(&r[c.instance_type], "InstanceType")?;
-            if instance_type.is_empty() || !keep_host(instance_type) {
+            if instance_type.is_empty() || !rules.keep_host.is_some_and(|keep| keep(instance_type)) {
                 return Ok(());
             }
             self.hosts.push(HostRow {
@@ -235,7 +244,7 @@ impl Catalog {
             vcpus: number(&r[c.vcpus], "vCPUs")?,
             memory_gib: number(&r[c.memory], "MemoryGiB")?,
             has_gpu_info: !gpu_info.is_empty(),
-            device_memory_gib: gpu_info::device_memory_gib(gpu_info),
+            device_memory_gib: gpu_info::device_memory_gib(gpu_info, rules.device_memory_is_total),
             price: number(&r[c.price], "Price")?,
             spot_price: number(&r[c.spot], "SpotPrice")?,
             region: region.into(),
@@ -262,7 +271,7 @@ mod tests {
     const HEADER: &str = "InstanceType,AcceleratorName,AcceleratorCount,vCPUs,MemoryGiB,GpuInfo,Price,SpotPrice,Region";
 
     fn parse(text: &str) -> Catalog {
-        Catalog::parse(text.as_bytes(), |_| false).unwrap()
+        Catalog::parse(text.as_bytes(), ReadRules::default()).unwrap()
     }
 
     #[test]
@@ -280,7 +289,7 @@ mod tests {
 
     #[test]
     fn missing_column_names_it() {
-        let e = Catalog::parse(b"InstanceType,AcceleratorName\n", |_| false).unwrap_err();
+        let e = Catalog::parse(b"InstanceType,AcceleratorName\n", ReadRules::default()).unwrap_err();
         assert_eq!(e, CatalogError::MissingColumn("AcceleratorCount"));
     }
 

@@ -9,5 +9,6 @@ skyhost_catalog::cloud_plugin!(skyhost_catalog::CloudSpec {
     embedded_csv: include_str!("../catalog/vms.csv"),
     embedded_date: "2026-11-28",
     refresh_hours: Some(7.0),
+    device_memory_is_total: false,
     pricing: skyhost_catalog::Pricing::GpuPlusHost,
 });

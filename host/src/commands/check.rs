@@ -1,0 +1,138 @@
+//! `skyhost check`: asks each backend whether it is usable (catalog readable,
+//! clusters reachable), all at once, and reports per backend and context.
+
+use serde::Serialize;
+use skyhost_plugin_api::{CheckItem, CheckReport, CheckRequest, ErrorKind, method};
+
+use crate::{
+    app::App,
+    catalogs::{self, CatalogSettings},
+    cli::{CheckArgs, Format},
+    diagnostics::{Failure, exit, print_stdout},
+    gpus::request::backend_of,
+    plugins::{PluginSet, Status},
+    requirements::{self, Requirements},
+};
+
+#[derive(Debug, Serialize)]
+struct BackendCheck {
+    name: String,
+    display_name: String,
+    status: Status,
+    ok: bool,
+    items: Vec<CheckItem>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hint: Option<String>,
+}
+
+fn check_loaded(plugins: &PluginSet, name: &str, request: &CheckRequest, catalogs: &CatalogSettings) -> BackendCheck {
+    let backend = plugins.backend(name).expect("loaded");
+    let mut request = request.clone();
+    if let Some(spec) = &backend.info.catalog {
+        // Check the catalog a query would read, without downloading.
+        let settings = CatalogSettings { auto_update: false, ..catalogs.clone() };
+        request.catalog_path = catalogs::resolve(&settings, backend, spec, &|_| {}).request_path();
+    }
+    let items = match backend.call::<_, CheckReport>(method::CHECK, &request) {
+        Ok(report) => report.items,
+        Err(e) => vec![CheckItem {
+            subject: if e.kind == ErrorKind::UnknownMethod { "plugin".into() } else { "check".into() },
+            ok: false,
+            summary: e.message,
+            details: Vec::new(),
+            hint: e.hint,
+        }],
+    };
+    BackendCheck {
+        name: name.to_string(),
+        display_name: backend.display_name().to_string(),
+        status: Status::Loaded,
+        ok: !items.is_empty() && items.iter().all(|i| i.ok),
+        items,
+        reason: None,
+        hint: None,
+    }
+}
+
+/// Runs the command.
+pub fn run(app: &App, args: &CheckArgs) -> Result<u8, Failure> {
+    let plugins = app.load_plugins();
+    let named: Vec<String> = args.backends.iter().map(|b| backend_of(b)).collect();
+    requirements::check(&plugins, &Requirements { needs: named.clone(), uses: Vec::new() }, "check")?;
+    let settings = crate::commands::show_gpus::gather_settings(app);
+    let request = CheckRequest {
+        catalog_path: None,
+        clusters: args.contexts.clone(),
+        all_clusters: args.all_contexts,
+        timeout_secs: settings.cluster_timeout.as_secs_f64(),
+    };
+    let selected: Vec<&crate::plugins::Entry> = plugins
+        .entries
+        .iter()
+        .filter(|e| e.status != Status::Shadowed && (named.is_empty() || named.contains(&e.name)))
+        .collect();
+    let results: Vec<BackendCheck> = std::thread::scope(|s| {
+        let handles: Vec<_> = selected
+            .iter()
+            .map(|e| {
+                let (plugins, request, catalogs) = (&plugins, &request, &settings.catalogs);
+                s.spawn(move || match e.status {
+                    Status::Loaded => check_loaded(plugins, &e.name, request, catalogs),
+                    status => BackendCheck {
+                        name: e.name.clone(),
+                        display_name: e.known().map_or_else(|| e.name.clone(), |k| k.display_name.to_string()),
+                        status,
+                        ok: false,
+                        items: Vec::new(),
+                        reason: e.reason.clone(),
+                        hint: e.hint.clone(),
+                    },
+                })
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    let failed = results.iter().any(|r| r.status == Status::Loaded && !r.ok);
+    let text = match args.output {
+        Format::Json => serde_json::to_string_pretty(&serde_json::json!({ "backends": results })).expect("serialises") + "\n",
+        Format::Table => render(&results),
+    };
+    print_stdout(&text)?;
+    Ok(if failed { exit::ERROR } else { exit::OK })
+}
+
+fn render(results: &[BackendCheck]) -> String {
+    let mut out = String::from("Checking backends.\n");
+    for r in results {
+        let state = match r.status {
+            Status::Loaded if r.ok => "ok".to_string(),
+            Status::Loaded => "not usable".to_string(),
+            Status::Missing => "not installed".to_string(),
+            other => other.word().to_string(),
+        };
+        out.push_str(&format!("  {}: {state}\n", r.display_name));
+        let n = r.items.len();
+        for (i, item) in r.items.iter().enumerate() {
+            let branch = if n == 1 { "   " } else if i + 1 == n { "└──" } else { "├──" };
+            let word = if item.ok { "ok" } else { "failed" };
+            out.push_str(&format!("    {branch} {}: {word}. {}\n", item.subject, item.summary));
+            for d in &item.details {
+                out.push_str(&format!("          {d}\n"));
+            }
+            if let Some(h) = &item.hint {
+                out.push_str(&format!("          help: {h}\n"));
+            }
+        }
+        if r.status != Status::Loaded {
+            if let Some(reason) = r.reason.as_deref().filter(|_| r.status != Status::Missing) {
+                out.push_str(&format!("    reason: {reason}\n"));
+            }
+            if let Some(h) = &r.hint {
+                out.push_str(&format!("    help: {h}\n"));
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,264 @@
+//! Helpers for the end-to-end tests: locating the binaries and plugins that
+//! `tests/run` built, sandboxes that isolate each run from the machine's own
+//! configuration, and the servers the tests start (catalog files over HTTP,
+//! a Kubernetes API double).
+
+pub mod http_files;
+
+use std::{
+    ffi::OsStr,
+    io::Read,
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    process::{Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// `target/<profile>/`, where cargo put the binary and the plugins: the test
+/// executable runs from `target/<profile>/deps/`.
+pub fn build_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    exe.parent().and_then(Path::parent).expect("target/<profile>/deps").to_path_buf()
+}
+
+/// A file cargo built; panics with the fix when it is missing.
+pub fn artifact(file: &str) -> PathBuf {
+    let p = build_dir().join(file);
+    assert!(p.exists(), "{} is missing: run `tests/run`, which builds the binary and every plugin before testing", p.display());
+    p
+}
+
+/// The shared catalog snapshot, when this machine has it.
+pub fn shared_catalogs() -> Option<PathBuf> {
+    let p = workspace().join("../shared/catalogs/v8");
+    p.join("aws/vms.csv").is_file().then_some(p)
+}
+
+/// A first-party plugin file.
+pub fn plugin(name: &str) -> PathBuf {
+    artifact(&format!("libskyhost_{name}.so"))
+}
+
+/// A fixture library (`libfixture_<name>.so`).
+pub fn fixture(name: &str) -> PathBuf {
+    artifact(&format!("libfixture_{name}.so"))
+}
+
+/// The cloud backends.
+pub const CLOUDS: [&str; 11] = ["aws", "azure", "gcp", "lambda", "vast", "nebius", "hyperbolic", "seeweb", "yotta", "mithril", "verda"];
+
+/// A directory of its own for one test: HOME, XDG dirs, a plugin directory,
+/// and its own link to the skyhost binary (so the build directory beside the
+/// real binary is not on the default plugin path).
+pub struct Sandbox {
+    dir: tempfile::TempDir,
+    /// Extra environment for every command.
+    pub env: Vec<(String, String)>,
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sandbox {
+    /// An empty sandbox.
+    pub fn new() -> Self {
+        // Under target/, on the same file system as the binary, so it can be hard-linked.
+        let tmp = build_dir().parent().expect("target/").join("tmp");
+        std::fs::create_dir_all(&tmp).expect("target/tmp");
+        let dir = tempfile::Builder::new().prefix("skyhost-e2e-").tempdir_in(tmp).expect("tempdir");
+        for sub in ["bin", "plugins", "home", "config", "cache", "data"] {
+            std::fs::create_dir_all(dir.path().join(sub)).expect("mkdir");
+        }
+        let bin = dir.path().join("bin/skyhost");
+        let real = artifact("skyhost");
+        if std::fs::hard_link(&real, &bin).is_err() {
+            std::fs::copy(&real, &bin).expect("copy skyhost");
+        }
+        Self { dir, env: Vec::new() }
+    }
+
+    /// The sandbox root.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The plugin directory on `SKYHOST_PLUGIN_PATH`.
+    pub fn plugins(&self) -> PathBuf {
+        self.path().join("plugins")
+    }
+
+    /// Makes `file` available as `libskyhost_<name>.so` in `dir` (a symlink).
+    pub fn link_plugin_into(&self, dir: &Path, name: &str, file: &Path) -> PathBuf {
+        std::fs::create_dir_all(dir).expect("mkdir");
+        let dest = dir.join(format!("libskyhost_{name}.so"));
+        let _ = std::fs::remove_file(&dest);
+        std::os::unix::fs::symlink(file, &dest).expect("symlink");
+        dest
+    }
+
+    /// Makes first-party plugins `names` available.
+    pub fn with_plugins(self, names: &[&str]) -> Self {
+        for n in names {
+            self.link_plugin_into(&self.plugins(), n, &plugin(n));
+        }
+        self
+    }
+
+    /// Makes fixture `fixture` available as backend `name`.
+    pub fn with_fixture(self, name: &str, fixture_name: &str) -> Self {
+        self.link_plugin_into(&self.plugins(), name, &fixture(fixture_name));
+        self
+    }
+
+    /// Writes `bytes` as `libskyhost_<name>.so` in the plugin directory.
+    pub fn write_plugin_file(&self, name: &str, bytes: &[u8], mode: u32) -> PathBuf {
+        let p = self.plugins().join(format!("libskyhost_{name}.so"));
+        std::fs::write(&p, bytes).expect("write");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        p
+    }
+
+    /// Writes the config file.
+    pub fn write_config(&self, text: &str) -> PathBuf {
+        let p = self.path().join("config/skyhost/config.toml");
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&p, text).expect("write config");
+        p
+    }
+
+    /// Adds an environment variable to every command.
+    pub fn env(mut self, key: &str, value: impl AsRef<OsStr>) -> Self {
+        self.env.push((key.into(), value.as_ref().to_string_lossy().into_owned()));
+        self
+    }
+
+    /// A `skyhost` command with the sandbox's environment.
+    pub fn command<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = Command::new(self.path().join("bin/skyhost"));
+        cmd.args(args);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("SKYHOST_") || k.starts_with("XDG_") || k == "KUBECONFIG" || k == "NO_COLOR" || k.starts_with("RUST_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("HOME", self.path().join("home"))
+            .env("XDG_CONFIG_HOME", self.path().join("config"))
+            .env("XDG_CACHE_HOME", self.path().join("cache"))
+            .env("XDG_DATA_HOME", self.path().join("data"))
+            .env("SKYHOST_PLUGIN_PATH", self.plugins())
+            .env("SKYHOST_OFFLINE", "1")
+            .env("KUBECONFIG", self.path().join("home/.kube/none"));
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Runs `skyhost ARGS`, failing the test if it takes over a minute.
+    pub fn run<I, S>(&self, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Run::from(run_with_timeout(self.command(args), Duration::from_secs(60)).expect("skyhost finished in time"))
+    }
+}
+
+/// Runs `cmd`; `None` if it did not finish within `timeout` (it is killed).
+pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Option<Output> {
+    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let out = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = stdout.read_to_end(&mut b);
+        b
+    });
+    let err = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = stderr.read_to_end(&mut b);
+        b
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Some(Output { status, stdout: out.join().unwrap_or_default(), stderr: err.join().unwrap_or_default() })
+}
+
+/// The outcome of one command.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit status code (`-signal` when killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        use std::os::unix::process::ExitStatusExt;
+        Self {
+            code: o.status.code().unwrap_or_else(|| -o.status.signal().unwrap_or(0)),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    /// Asserts the exit code, showing the output when it differs.
+    #[track_caller]
+    pub fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, code, "unexpected exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    /// Stdout as JSON.
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\n{}", self.stdout, self.stderr))
+    }
+
+    /// Asserts that nothing resembling a panic or backtrace reached the user.
+    #[track_caller]
+    pub fn expect_no_panic(&self) -> &Self {
+        for bad in ["panicked at", "RUST_BACKTRACE", "stack backtrace", "Aborting", "thread '"] {
+            assert!(!self.stderr.contains(bad) && !self.stdout.contains(bad), "'{bad}' reached the user:\n{}\n{}", self.stdout, self.stderr);
+        }
+        self
+    }
+}
+
+/// The `plugins -o json` entry of `name` (not a shadowed one).
+#[track_caller]
+pub fn entry<'a>(plugins_json: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    plugins_json["plugins"]
+        .as_array()
+        .expect("plugins array")
+        .iter()
+        .find(|p| p["name"] == name && p["status"] != "shadowed")
+        .unwrap_or_else(|| panic!("no entry for {name} in {plugins_json:#}"))
+}
