@@ -123,9 +123,11 @@ fn age_of(path: &Path) -> Option<Duration> {
     Some(SystemTime::now().duration_since(modified).unwrap_or_default())
 }
 
-fn attempt_marker(cache: &Path) -> PathBuf {
+/// Touched when a download fails, removed when one succeeds: skyhost does not
+/// retry on its own (nor warn again) for [`RETRY_AFTER`].
+fn failure_marker(cache: &Path) -> PathBuf {
     let mut name = cache.file_name().unwrap_or_default().to_os_string();
-    name.push(".last-attempt");
+    name.push(".failed");
     cache.with_file_name(name)
 }
 
@@ -147,8 +149,8 @@ pub fn resolve(settings: &CatalogSettings, backend: &Backend, spec: &CatalogSpec
     let cache = settings.cache_path(spec);
     let age = age_of(&cache);
     let stale = age.is_none_or(|a| a > settings.max_age(spec));
-    let tried_recently = age_of(&attempt_marker(&cache)).is_some_and(|a| a < RETRY_AFTER);
-    if stale && settings.auto_update && !tried_recently {
+    let failed_recently = age_of(&failure_marker(&cache)).is_some_and(|a| a < RETRY_AFTER);
+    if stale && settings.auto_update && !failed_recently {
         on_download(&backend.name);
         match download(settings, backend, spec) {
             Ok(_) => resolved.downloaded = true,
@@ -170,7 +172,6 @@ pub fn download(settings: &CatalogSettings, backend: &Backend, spec: &CatalogSpe
     let cache = settings.cache_path(spec);
     let dir = cache.parent().ok_or("bad cache path")?;
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let _ = std::fs::File::create(attempt_marker(&cache));
     let url = settings.url_for(spec);
     let tmp = dir.join(format!(".vms.csv.{}.tmp", std::process::id()));
     let result = fetch_to(&url, &tmp, settings.timeout).and_then(|()| {
@@ -182,10 +183,17 @@ pub fn download(settings: &CatalogSettings, backend: &Backend, spec: &CatalogSpe
         }
         std::fs::rename(&tmp, &cache).map_err(|e| format!("cannot write {}: {e}", cache.display()))
     });
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    match result {
+        Ok(()) => {
+            let _ = std::fs::remove_file(failure_marker(&cache));
+            Ok(cache)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            let _ = std::fs::File::create(failure_marker(&cache));
+            Err(e)
+        }
     }
-    result.map(|()| cache)
 }
 
 fn fetch_to(url: &str, path: &Path, timeout: Duration) -> Result<(), String> {

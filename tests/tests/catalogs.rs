@@ -1,0 +1,439 @@
+//! The cloud plugins on real CSV files: every format quirk, every query,
+//! bad catalogs, and the download path against a server started here.
+//!
+//! Expected tables are written by hand from `tests/fixtures/catalogs/quirks`:
+//! * AWS p4d.24xlarge is offered in three regions; us-east-2's on-demand
+//!   price (21.95764) undercuts us-east-1's (21.957642) in the sixth decimal,
+//!   so us-east-2 is the row shown, with its own spot price (6.037);
+//! * GCP's A100:1 is priced with its host a2-highgpu-1g (1.61365 + 0.81406),
+//!   V100:1 with the cheapest N1 host of 8+ vCPUs and 32+ GiB (n1-highmem-8),
+//!   and its asia-east1 row drops out for want of a host;
+//! * Vast's GpuInfo holds both RTX 5090s' memory (65214 MiB): 32GB each.
+
+use skyhost_e2e::{
+    Sandbox,
+    http_files::{Fault, HttpFiles},
+    shared_catalogs, workspace,
+};
+
+const QUIRK_CLOUDS: [&str; 7] = ["aws", "gcp", "azure", "lambda", "vast", "verda", "yotta"];
+
+fn quirks() -> std::path::PathBuf {
+    workspace().join("tests/fixtures/catalogs/quirks/v8")
+}
+
+fn bad() -> std::path::PathBuf {
+    workspace().join("tests/fixtures/catalogs/bad/v8")
+}
+
+fn sandbox() -> Sandbox {
+    Sandbox::new().with_plugins(&QUIRK_CLOUDS).env("SKYHOST_CATALOG_DIR", quirks())
+}
+
+#[track_caller]
+fn table(sb: &Sandbox, args: &[&str], expected: &str) {
+    let run = sb.run(args);
+    run.expect_code(0).expect_no_panic();
+    assert_eq!(run.stdout, expected, "\n--- got\n{}\n--- expected\n{expected}", run.stdout);
+}
+
+#[test]
+fn default_view_counts_common_gpus_and_tpus() {
+    table(
+        &sandbox(),
+        &["show-gpus"],
+        "\
+COMMON_GPU  AVAILABLE_QUANTITIES
+A10         0.167, 1
+A100        1, 8
+H100        8
+H200        1, 8
+L4          0.125
+RTX5090     1, 2
+V100        1
+
+GOOGLE_TPU       AVAILABLE_QUANTITIES
+tpu-v5litepod-1  1
+tpu-v5p-8        1
+tpu-v5p-16       1
+
+Hint: use -a/--all to see all accelerators (including non-common ones) and pricing.
+",
+    );
+}
+
+#[test]
+fn a_name_lists_each_instance_type_at_its_cheapest_region_clouds_by_price() {
+    table(
+        &sandbox(),
+        &["show-gpus", "H100"],
+        "\
+GPU   QTY  CLOUD   INSTANCE_TYPE             DEVICE_MEM  vCPUs  HOST_MEM  HOURLY_PRICE  HOURLY_SPOT_PRICE  REGION
+H100  8    Lambda  gpu_8x_h100_sxm5          80GB        208    1800GB    $ 23.920      -                  europe-central-1
+H100  8    Azure   Standard_ND96isr_H100_v5  -           96     1900GB    $ 98.320      $ 9.832            eastus
+",
+    );
+    table(
+        &sandbox(),
+        &["show-gpus", "a100", "--infra", "aws"],
+        "\
+GPU   QTY  CLOUD  INSTANCE_TYPE  DEVICE_MEM  vCPUs  HOST_MEM  HOURLY_PRICE  HOURLY_SPOT_PRICE  REGION
+A100  8    AWS    p4d.24xlarge   40GB        96     1152GB    $ 21.958      $ 6.037            us-east-2
+",
+    );
+}
+
+#[test]
+fn all_regions_gives_one_row_per_region() {
+    table(
+        &sandbox(),
+        &["show-gpus", "a100", "--all-regions"],
+        "\
+GPU   QTY  CLOUD  INSTANCE_TYPE  DEVICE_MEM  vCPUs  HOST_MEM  HOURLY_PRICE  HOURLY_SPOT_PRICE  REGION
+A100  1    GCP    a2-highgpu-1g  40GB        12     85GB      $ 2.428       $ 1.562            europe-west4
+A100  8    AWS    p4d.24xlarge   40GB        96     1152GB    $ 21.958      $ 6.037            us-east-2
+A100  8    AWS    p4d.24xlarge   40GB        96     1152GB    $ 21.958      $ 2.466            us-east-1
+A100  8    AWS    p4d.24xlarge   40GB        96     1152GB    $ 32.773      $ 9.100            eu-west-1
+",
+    );
+}
+
+#[test]
+fn a_region_filter_matches_whole_region_names() {
+    table(
+        &sandbox(),
+        &["show-gpus", "A100", "--infra", "aws/eu-west-1"],
+        "\
+GPU   QTY  CLOUD  INSTANCE_TYPE  DEVICE_MEM  vCPUs  HOST_MEM  HOURLY_PRICE  HOURLY_SPOT_PRICE  REGION
+A100  8    AWS    p4d.24xlarge   40GB        96     1152GB    $ 32.773      $ 9.100            eu-west-1
+",
+    );
+    // The older spelling says the same.
+    table(
+        &sandbox(),
+        &["show-gpus", "A100", "--cloud", "aws", "--region", "EU-WEST-1"],
+        "\
+GPU   QTY  CLOUD  INSTANCE_TYPE  DEVICE_MEM  vCPUs  HOST_MEM  HOURLY_PRICE  HOURLY_SPOT_PRICE  REGION
+A100  8    AWS    p4d.24xlarge   40GB        96     1152GB    $ 32.773      $ 9.100            eu-west-1
+",
+    );
+    let none = sandbox().run(["show-gpus", "A100", "--infra", "aws/eu-west"]);
+    none.expect_code(4);
+    assert!(none.stdout.starts_with("Resources 'A100' not found on AWS."), "{}", none.stdout);
+}
+
+#[test]
+fn gcp_gpus_are_priced_with_their_host_and_tpus_are_grouped() {
+    table(
+        &sandbox(),
+        &["show-gpus", "V100", "--infra", "gcp"],
+        "\
+GPU   QTY  CLOUD  INSTANCE_TYPE  DEVICE_MEM  vCPUs  HOST_MEM  HOURLY_PRICE  HOURLY_SPOT_PRICE  REGION
+V100  1    GCP    n1-highmem-8   16GB        8      52GB      $ 2.953       $ 1.090            us-central1
+",
+    );
+    table(
+        &sandbox(),
+        &["show-gpus", "tpu-v5p"],
+        "\
+GPU         QTY  CLOUD  INSTANCE_TYPE  DEVICE_MEM  vCPUs  HOST_MEM  HOURLY_PRICE  HOURLY_SPOT_PRICE  REGION
+tpu-v5p-8   1    GCP    (attachable)   -           -      -         $ 17.838      $ 6.778            us-east5
+tpu-v5p-16  1    GCP    (attachable)   -           -      -         $ 35.676      $ 13.557           us-east5
+",
+    );
+}
+
+#[test]
+fn missing_prices_sort_last_and_show_as_a_dash() {
+    table(
+        &sandbox(),
+        &["show-gpus", "H200"],
+        "\
+GPU   QTY  CLOUD  INSTANCE_TYPE   DEVICE_MEM  vCPUs  HOST_MEM  HOURLY_PRICE  HOURLY_SPOT_PRICE  REGION
+H200  1    Verda  1H200.141S.44V  141GB       44     185GB     $ 3.590       $ 1.257            FIN-01
+H200  8    AWS    p5e.48xlarge    140GB       192    2048GB    -             $ 19.425           us-east-1
+",
+    );
+}
+
+#[test]
+fn utf8_regions_json_gpu_info_and_per_device_memory() {
+    table(
+        &sandbox(),
+        &["show-gpus", "RTX5090"],
+        "\
+GPU      QTY  CLOUD  INSTANCE_TYPE         DEVICE_MEM  vCPUs  HOST_MEM  HOURLY_PRICE  HOURLY_SPOT_PRICE  REGION
+RTX5090  1    Yotta  1x14v119g_RTX_5090    32GB        14     119GB     $ 0.650       -                  us-east-2
+RTX5090  2    Vast   2x-RTX_5090-32-65536  32GB        32     64GB      $ 0.930       $ 0.000            Hafnarfjarðarkaupstaður, IS, EU
+",
+    );
+}
+
+#[test]
+fn a_quantity_is_exact_and_a_name_is_a_case_insensitive_pattern() {
+    // "a10" also matches A100; quantity 1 keeps A10:1 (not 0.167) and A100:1.
+    table(
+        &sandbox(),
+        &["show-gpus", "a10:1"],
+        "\
+GPU  QTY  CLOUD  INSTANCE_TYPE            DEVICE_MEM  vCPUs  HOST_MEM  HOURLY_PRICE  HOURLY_SPOT_PRICE  REGION
+A10  1    Azure  Standard_NV36ads_A10_v5  -           36     440GB     $ 3.200       $ 0.640            eastus
+
+GPU   QTY  CLOUD  INSTANCE_TYPE  DEVICE_MEM  vCPUs  HOST_MEM  HOURLY_PRICE  HOURLY_SPOT_PRICE  REGION
+A100  1    GCP    a2-highgpu-1g  40GB        12     85GB      $ 2.428       $ 1.562            europe-west4
+",
+    );
+    table(
+        &sandbox(),
+        &["show-gpus", "^A10$"],
+        "\
+GPU  QTY    CLOUD  INSTANCE_TYPE            DEVICE_MEM  vCPUs  HOST_MEM  HOURLY_PRICE  HOURLY_SPOT_PRICE  REGION
+A10  0.167  Azure  Standard_NV6ads_A10_v5   -           6      55GB      $ 0.454       $ 0.091            eastus
+A10  1      Azure  Standard_NV36ads_A10_v5  -           36     440GB     $ 3.200       $ 0.640            eastus
+",
+    );
+}
+
+#[test]
+fn all_shows_every_accelerator_with_prices_and_no_region() {
+    table(
+        &sandbox(),
+        &["show-gpus", "-a"],
+        "\
+COMMON_GPU  AVAILABLE_QUANTITIES
+A10         0.167, 1
+A100        1, 8
+H100        8
+H200        1, 8
+L4          0.125
+RTX5090     1, 2
+V100        1
+
+GOOGLE_TPU       AVAILABLE_QUANTITIES
+tpu-v5litepod-1  1
+tpu-v5p-8        1
+tpu-v5p-16       1
+
+OTHER_GPU  AVAILABLE_QUANTITIES
+
+GPU   QTY  CLOUD  INSTANCE_TYPE  DEVICE_MEM  vCPUs  HOST_MEM  HOURLY_PRICE  HOURLY_SPOT_PRICE
+A100  1    GCP    a2-highgpu-1g  40GB        12     85GB      $ 2.428       $ 1.562
+A100  8    AWS    p4d.24xlarge   40GB        96     1152GB    $ 21.958      $ 6.037
+
+GPU   QTY  CLOUD  INSTANCE_TYPE   DEVICE_MEM  vCPUs  HOST_MEM  HOURLY_PRICE  HOURLY_SPOT_PRICE
+H200  1    Verda  1H200.141S.44V  141GB       44     185GB     $ 3.590       $ 1.257
+H200  8    AWS    p5e.48xlarge    140GB       192    2048GB    -             $ 19.425
+
+GPU  QTY    CLOUD  INSTANCE_TYPE  DEVICE_MEM  vCPUs  HOST_MEM  HOURLY_PRICE  HOURLY_SPOT_PRICE
+L4   0.125  AWS    g6f.large      3GB         2      8GB       $ 0.200       $ 0.090
+
+GPU  QTY    CLOUD  INSTANCE_TYPE            DEVICE_MEM  vCPUs  HOST_MEM  HOURLY_PRICE  HOURLY_SPOT_PRICE
+A10  0.167  Azure  Standard_NV6ads_A10_v5   -           6      55GB      $ 0.454       $ 0.091
+A10  1      Azure  Standard_NV36ads_A10_v5  -           36     440GB     $ 3.200       $ 0.640
+
+GPU   QTY  CLOUD   INSTANCE_TYPE             DEVICE_MEM  vCPUs  HOST_MEM  HOURLY_PRICE  HOURLY_SPOT_PRICE
+H100  8    Lambda  gpu_8x_h100_sxm5          80GB        208    1800GB    $ 23.920      -
+H100  8    Azure   Standard_ND96isr_H100_v5  -           96     1900GB    $ 98.320      $ 9.832
+
+GPU   QTY  CLOUD  INSTANCE_TYPE  DEVICE_MEM  vCPUs  HOST_MEM  HOURLY_PRICE  HOURLY_SPOT_PRICE
+V100  1    GCP    n1-highmem-8   16GB        8      52GB      $ 2.953       $ 1.090
+
+GPU              QTY  CLOUD  INSTANCE_TYPE  DEVICE_MEM  vCPUs  HOST_MEM  HOURLY_PRICE  HOURLY_SPOT_PRICE
+tpu-v5litepod-1  1    GCP    (attachable)   -           -      -         $ 1.200       $ 0.540
+
+GPU         QTY  CLOUD  INSTANCE_TYPE  DEVICE_MEM  vCPUs  HOST_MEM  HOURLY_PRICE  HOURLY_SPOT_PRICE
+tpu-v5p-8   1    GCP    (attachable)   -           -      -         $ 17.838      $ 6.778
+tpu-v5p-16  1    GCP    (attachable)   -           -      -         $ 35.676      $ 13.557
+
+GPU      QTY  CLOUD  INSTANCE_TYPE         DEVICE_MEM  vCPUs  HOST_MEM  HOURLY_PRICE  HOURLY_SPOT_PRICE
+RTX5090  1    Yotta  1x14v119g_RTX_5090    32GB        14     119GB     $ 0.650       -
+RTX5090  2    Vast   2x-RTX_5090-32-65536  32GB        32     64GB      $ 0.930       $ 0.000
+",
+    );
+}
+
+#[test]
+fn bad_catalogs_fail_alone_and_the_others_answer() {
+    let sb = Sandbox::new().with_plugins(&["aws", "azure", "lambda", "vast"]).env("SKYHOST_CATALOG_DIR", bad());
+    let run = sb.run(["show-gpus", "A100"]);
+    run.expect_code(0).expect_no_panic();
+    assert_eq!(
+        run.stdout,
+        "\
+GPU   QTY  CLOUD   INSTANCE_TYPE  DEVICE_MEM  vCPUs  HOST_MEM  HOURLY_PRICE  HOURLY_SPOT_PRICE  REGION
+A100  1    Lambda  gpu_1x_a100    40GB        30     200GB     $ 1.290       -                  us-east-1
+A100  2    Lambda  gpu_2x_a100    40GB        60     400GB     $ 2.580       -                  us-east-1
+"
+    );
+    let aws = bad().join("aws/vms.csv");
+    assert!(
+        run.stderr.contains(&format!("note: the aws backend failed: {}: missing required column 'Price'", aws.display())),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("help: this is not a SkyPilot v8 catalog"), "{}", run.stderr);
+    let lambda = bad().join("lambda/vms.csv");
+    assert!(
+        run.stderr.contains(&format!(
+            "note: {}: skipped 2 malformed rows (first at line 3: AcceleratorCount is not a number: 'one')",
+            lambda.display()
+        )),
+        "{}",
+        run.stderr
+    );
+    // Empty and header-only files are "no offerings", not errors.
+    assert!(!run.stderr.contains("azure") && !run.stderr.contains("vast"), "{}", run.stderr);
+
+    let check = sb.run(["check", "aws", "azure"]);
+    check.expect_code(1);
+    assert!(check.stdout.contains("AWS: not usable"), "{}", check.stdout);
+    assert!(check.stdout.contains("missing required column 'Price'"), "{}", check.stdout);
+    assert!(check.stdout.contains("Azure: ok"), "{}", check.stdout);
+}
+
+fn cache_file(sb: &Sandbox, cloud: &str) -> std::path::PathBuf {
+    sb.path().join(format!("cache/skyhost/catalogs/v8/{cloud}/vms.csv"))
+}
+
+fn online(sb: Sandbox, server: &HttpFiles) -> Sandbox {
+    sb.env("SKYHOST_OFFLINE", "0").env("SKYHOST_CATALOG_URL", server.url())
+}
+
+#[test]
+fn catalog_update_downloads_into_the_cache_and_status_reports_it() {
+    let server = HttpFiles::start(quirks().parent().unwrap().to_path_buf());
+    let sb = online(Sandbox::new().with_plugins(&["aws", "lambda", "gcp"]), &server);
+    let run = sb.run(["catalog", "update", "aws", "lambda"]);
+    run.expect_code(0);
+    assert_eq!(run.stdout, "aws: updated, 7 rows\nlambda: updated, 1 rows\n");
+    assert_eq!(std::fs::read(cache_file(&sb, "aws")).unwrap(), std::fs::read(quirks().join("aws/vms.csv")).unwrap());
+    assert!(server.requests().contains(&"/v8/aws/vms.csv".to_string()));
+
+    let status = sb.run(["catalog", "status", "-o", "json"]);
+    status.expect_code(0);
+    let json = status.json();
+    let row = |cloud: &str| json["catalogs"].as_array().unwrap().iter().find(|c| c["cloud"] == cloud).unwrap().clone();
+    assert_eq!(row("aws")["source"], "cache");
+    assert_eq!(row("aws")["rows"], 7);
+    assert_eq!(row("gcp")["source"], "embedded");
+    assert!(row("gcp")["embedded_date"].as_str().is_some());
+
+    // show-gpus now reads the downloaded AWS catalog.
+    let listing = sb.run(["show-gpus", "A100", "--infra", "aws"]);
+    assert!(listing.stdout.contains("$ 21.958      $ 6.037            us-east-2"), "{}", listing.stdout);
+}
+
+#[test]
+fn a_failed_or_partial_download_never_replaces_the_cached_copy() {
+    let server = HttpFiles::start(quirks().parent().unwrap().to_path_buf());
+    let sb = online(Sandbox::new().with_plugins(&["aws"]), &server);
+    sb.run(["catalog", "update", "aws"]).expect_code(0);
+    let good = std::fs::read(cache_file(&sb, "aws")).unwrap();
+
+    server.fault("/v8/aws/vms.csv", Fault::Status(500));
+    let run = sb.run(["catalog", "update", "aws"]);
+    run.expect_code(1);
+    assert!(run.stdout.starts_with("aws: failed: cannot download"), "{}", run.stdout);
+    assert!(run.stdout.contains("500"), "{}", run.stdout);
+    assert_eq!(std::fs::read(cache_file(&sb, "aws")).unwrap(), good);
+
+    server.fault("/v8/aws/vms.csv", Fault::CutAfter(300));
+    let run = sb.run(["catalog", "update", "aws"]);
+    run.expect_code(1);
+    assert!(run.stdout.contains("broke off"), "{}", run.stdout);
+    assert_eq!(std::fs::read(cache_file(&sb, "aws")).unwrap(), good);
+    let leftovers: Vec<_> = std::fs::read_dir(cache_file(&sb, "aws").parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+#[test]
+fn a_download_that_is_not_a_catalog_is_rejected() {
+    let server = HttpFiles::start(bad().parent().unwrap().to_path_buf());
+    let sb = online(Sandbox::new().with_plugins(&["aws"]), &server);
+    let run = sb.run(["catalog", "update", "aws"]);
+    run.expect_code(1);
+    assert!(run.stdout.contains("is not a usable catalog"), "{}", run.stdout);
+    assert!(run.stdout.contains("missing required column 'Price'"), "{}", run.stdout);
+    assert!(!cache_file(&sb, "aws").exists());
+}
+
+#[test]
+fn stale_catalogs_refresh_on_use_and_a_failure_warns_once() {
+    let server = HttpFiles::start(quirks().parent().unwrap().to_path_buf());
+    let sb = online(Sandbox::new().with_plugins(&["aws"]), &server);
+    sb.write_config("[catalog]\nmax_age_hours = 0\n");
+    // No cache yet: the first listing downloads.
+    let first = sb.run(["show-gpus", "A100"]);
+    first.expect_code(0);
+    assert!(first.stdout.contains("us-east-2"), "{}", first.stdout);
+    assert_eq!(server.requests().len(), 1);
+
+    // Stale again (max age 0) and the server now fails: the cached copy
+    // answers and one note says why.
+    server.fault("/v8/aws/vms.csv", Fault::Status(503));
+    let second = sb.run(["show-gpus", "A100"]);
+    second.expect_code(0);
+    assert!(second.stdout.contains("us-east-2"), "{}", second.stdout);
+    assert_eq!(second.stderr.matches("could not refresh").count(), 1, "{}", second.stderr);
+    assert!(second.stderr.contains("could not refresh the catalogs of aws"), "{}", second.stderr);
+    assert_eq!(server.requests().len(), 2);
+
+    // Right after a failure skyhost neither retries on its own nor warns again.
+    let third = sb.run(["show-gpus", "A100"]);
+    third.expect_code(0);
+    assert!(!third.stderr.contains("could not refresh"), "{}", third.stderr);
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[test]
+fn without_network_the_first_run_uses_the_embedded_catalogs() {
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let sb = Sandbox::new()
+        .with_plugins(&["aws", "lambda"])
+        .env("SKYHOST_OFFLINE", "0")
+        .env("SKYHOST_CATALOG_URL", format!("http://127.0.0.1:{port}"));
+    let run = sb.run(["show-gpus", "H100"]);
+    run.expect_code(0);
+    assert!(run.stdout.contains("p5.48xlarge") && run.stdout.contains("gpu_8x_h100_sxm5"), "{}", run.stdout);
+    assert_eq!(run.stderr.matches("could not refresh").count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("could not refresh the catalogs of aws, lambda"), "{}", run.stderr);
+}
+
+#[test]
+fn offline_forbids_update() {
+    let run = Sandbox::new().with_plugins(&["aws"]).run(["catalog", "update"]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("--offline"), "{}", run.stderr);
+}
+
+/// Every file of the shared snapshot loads, row counts as its README says.
+#[test]
+fn every_shared_catalog_file_loads() {
+    let Some(dir) = shared_catalogs() else {
+        eprintln!("skipped: ../shared/catalogs/v8 is not on this machine");
+        return;
+    };
+    let clouds = ["aws", "azure", "gcp", "lambda", "vast", "nebius", "seeweb", "verda", "yotta", "mithril", "hyperbolic"];
+    let sb = Sandbox::new().with_plugins(&clouds).env("SKYHOST_CATALOG_DIR", &dir);
+    let run = sb.run(["catalog", "status", "-o", "json"]);
+    run.expect_code(0);
+    let json = run.json();
+    let expected_rows =
+        [("aws", 223), ("azure", 56671), ("gcp", 31285), ("lambda", 425), ("vast", 67), ("nebius", 61), ("seeweb", 75), ("verda", 33), ("yotta", 8), ("mithril", 4), ("hyperbolic", 3)];
+    for (cloud, rows) in expected_rows {
+        let c = json["catalogs"].as_array().unwrap().iter().find(|c| c["cloud"] == cloud).unwrap();
+        assert_eq!(c["source"], "dir", "{c:#}");
+        assert_eq!(c["rows"], rows, "{c:#}");
+        assert_eq!(c["skipped_rows"], 0, "{c:#}");
+    }
+    for args in [&["show-gpus", "-a"][..], &["show-gpus", "A100"], &["show-gpus", "H100:8", "--all-regions"]] {
+        let run = sb.run(args);
+        run.expect_code(0).expect_no_panic();
+        assert!(!run.stderr.contains("malformed"), "{}", run.stderr);
+    }
+}
