@@ -4,6 +4,7 @@
 //! a Kubernetes API double).
 
 pub mod http_files;
+pub mod kube_api;
 
 use std::{
     ffi::OsStr,

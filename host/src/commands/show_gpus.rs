@@ -100,7 +100,18 @@ pub fn print_report(report: &GpuReport, format: GpuFormat) -> Result<u8, Failure
             d.eprint();
         }
     }
-    Ok(if found_anything(report) { exit::OK } else { exit::NOT_FOUND })
+    let only_backend_failed = report
+        .query
+        .infra
+        .as_deref()
+        .is_some_and(|b| report.notes.iter().any(|n| n.kind == "backend_error" && n.backend.as_deref() == Some(b)));
+    Ok(if only_backend_failed {
+        exit::ERROR
+    } else if found_anything(report) {
+        exit::OK
+    } else {
+        exit::NOT_FOUND
+    })
 }
 
 /// Runs the command; `invoked_as` is `show-gpus` or `gpus list`.

@@ -1,0 +1,106 @@
+//! Which clusters to ask: kubeconfig contexts (from `KUBECONFIG`, several
+//! files merged as kubectl merges them, or `~/.kube/config`), or the pod's
+//! own service account when running inside a cluster.
+
+use std::time::Duration;
+
+use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
+use skyhost_plugin_api::{ClusterError, ErrorKind, PluginError};
+
+/// Name of the in-cluster "context".
+pub const IN_CLUSTER: &str = "in-cluster";
+
+/// Where cluster credentials come from.
+pub enum Source {
+    /// A (merged) kubeconfig.
+    Kubeconfig(Box<Kubeconfig>),
+    /// The pod's service account.
+    InCluster,
+}
+
+fn kubeconfig_label() -> String {
+    std::env::var("KUBECONFIG").ok().filter(|v| !v.is_empty()).unwrap_or_else(|| "~/.kube/config".to_string())
+}
+
+/// Reads the kubeconfig, or falls back to the in-cluster service account.
+pub fn load() -> Result<Source, PluginError> {
+    match Kubeconfig::read() {
+        Ok(k) => Ok(Source::Kubeconfig(Box::new(k))),
+        Err(e) => {
+            if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() {
+                return Ok(Source::InCluster);
+            }
+            let label = kubeconfig_label();
+            let (message, hint) = match &e {
+                KubeconfigError::ReadConfig(io, path) if io.kind() == std::io::ErrorKind::NotFound => (
+                    format!("no kubeconfig: {} does not exist", path.display()),
+                    "point KUBECONFIG at a kubeconfig, or run skyhost in a pod with a service account".to_string(),
+                ),
+                KubeconfigError::FindPath => (
+                    "no kubeconfig: KUBECONFIG is unset and there is no home directory".to_string(),
+                    "point KUBECONFIG at a kubeconfig".to_string(),
+                ),
+                other => (
+                    format!(
+                        "kubeconfig {label} cannot be used: {}",
+                        crate::api::root_cause(other).lines().next().unwrap_or_default()
+                    ),
+                    format!("fix {label} (`kubectl config view` shows what kubectl makes of it)"),
+                ),
+            };
+            Err(PluginError::new(ErrorKind::Config, message).with_hint(hint))
+        }
+    }
+}
+
+/// The contexts to ask: `named`, every context (`all`), or the current one.
+pub fn select(source: &Source, named: &[String], all: bool) -> Result<Vec<String>, PluginError> {
+    let Source::Kubeconfig(k) = source else { return Ok(vec![IN_CLUSTER.to_string()]) };
+    if !named.is_empty() {
+        return Ok(named.to_vec());
+    }
+    if all {
+        return Ok(k.contexts.iter().map(|c| c.name.clone()).collect());
+    }
+    match k.current_context.as_deref().filter(|c| !c.is_empty()) {
+        Some(c) => Ok(vec![c.to_string()]),
+        None => Err(PluginError::new(ErrorKind::Config, format!("kubeconfig {} sets no current context", kubeconfig_label()))
+            .with_hint("name one with --context, set `allowed_contexts` in the skyhost config, or run `kubectl config use-context NAME`")),
+    }
+}
+
+/// The debugging hint for a context.
+pub fn kubectl_hint(context: &str) -> String {
+    if context == IN_CLUSTER {
+        "run `kubectl get nodes` from the pod to see what the API server says".to_string()
+    } else {
+        format!("run `kubectl --context {context} get nodes` to see what the API server says")
+    }
+}
+
+/// A client configuration for `context`, with `timeout` on connecting and reading.
+pub async fn client_config(source: &Source, context: &str, timeout: Duration) -> Result<kube::Config, ClusterError> {
+    let mut config = match source {
+        Source::InCluster => kube::Config::incluster().map_err(|e| ClusterError {
+            reason: format!("in-cluster configuration failed: {}", crate::api::root_cause(&e)),
+            hint: Some("check the pod's service account".into()),
+        })?,
+        Source::Kubeconfig(k) => {
+            if !k.contexts.iter().any(|c| c.name == context) {
+                let known: Vec<&str> = k.contexts.iter().map(|c| c.name.as_str()).collect();
+                return Err(ClusterError {
+                    reason: format!("context '{context}' is not in the kubeconfig (it has: {})", known.join(", ")),
+                    hint: Some("run `kubectl config get-contexts` to list them".into()),
+                });
+            }
+            let options = KubeConfigOptions { context: Some(context.to_string()), ..Default::default() };
+            kube::Config::from_custom_kubeconfig((**k).clone(), &options).await.map_err(|e| ClusterError {
+                reason: format!("context '{context}' is misconfigured: {}", crate::api::root_cause(&e)),
+                hint: Some(format!("fix it in the kubeconfig; {}", kubectl_hint(context))),
+            })?
+        }
+    };
+    config.connect_timeout = Some(timeout);
+    config.read_timeout = Some(timeout);
+    Ok(config)
+}

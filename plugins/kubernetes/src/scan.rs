@@ -1,0 +1,297 @@
+//! One context: list its nodes and its active pods at the same time, keep only
+//! per-node sums of what the pods request, and turn them into GPU totals.
+//!
+//! Free GPUs follow the scheduler: a pod holds its effective request (the
+//! larger of its containers' sum and its largest init container, plus pod
+//! overhead) on its node until it reaches a terminal phase; Pending, Running
+//! and Unknown pods, terminating ones too, all hold it. Free = allocatable −
+//! held, never below zero. GPUs on nodes that are NotReady, cordoned or
+//! tainted NoSchedule/NoExecute (except by a GPU resource taint or a
+//! control-plane taint) count as not ready.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use kube::Client;
+use regex_lite::Regex;
+use skyhost_plugin_api::{Cluster, ClusterGpu, ClusterNode, Taint};
+
+use crate::{
+    api::{self, ApiError, Listed, NodeItem, PodItem},
+    labels::{self, Accelerator},
+    quantity,
+};
+
+/// Resource keys counted as GPUs, in the order they are looked for.
+pub const GPU_KEYS: [&str; 3] = ["nvidia.com/gpu", "amd.com/gpu", "google.com/tpu"];
+const IGNORED_TAINTS: [&str; 2] = ["node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master"];
+
+/// What is requested on one node.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Held {
+    /// GPUs (any GPU key).
+    pub gpus: f64,
+    /// vCPUs.
+    pub cpu: f64,
+    /// Memory, bytes.
+    pub memory: f64,
+}
+
+fn amount(map: Option<&BTreeMap<String, String>>, key: &str) -> f64 {
+    map.and_then(|m| m.get(key)).and_then(|q| quantity::parse(q)).unwrap_or(0.0)
+}
+
+/// A container's request of `key`: its request, or its limit when it sets no
+/// request (as the API server defaults it).
+fn container_request(c: &api::Container, key: &str) -> f64 {
+    let requests = c.resources.requests.as_ref();
+    if requests.is_some_and(|r| r.contains_key(key)) { amount(requests, key) } else { amount(c.resources.limits.as_ref(), key) }
+}
+
+/// The scheduler's effective request of a pod for `key`.
+pub fn effective_request(pod: &PodItem, key: &str) -> f64 {
+    let containers: f64 = pod.spec.containers.iter().map(|c| container_request(c, key)).sum();
+    let init = pod.spec.init_containers.iter().map(|c| container_request(c, key)).fold(0.0, f64::max);
+    containers.max(init) + amount(pod.spec.overhead.as_ref(), key)
+}
+
+/// Adds what `pod` holds to its node's sums; pods in a terminal phase and
+/// unscheduled pods hold nothing.
+pub fn fold_pod(held: &mut HashMap<String, Held>, pod: &PodItem) {
+    if matches!(pod.status.phase.as_deref(), Some("Succeeded" | "Failed")) {
+        return;
+    }
+    let Some(node) = pod.spec.node_name.as_deref().filter(|n| !n.is_empty()) else { return };
+    let h = held.entry(node.to_string()).or_default();
+    h.gpus += GPU_KEYS.iter().map(|k| effective_request(pod, k)).sum::<f64>();
+    h.cpu += effective_request(pod, "cpu");
+    h.memory += effective_request(pod, "memory");
+}
+
+/// What one node contributes.
+#[derive(Debug, Clone)]
+pub struct NodeFacts {
+    name: String,
+    accelerator: Option<Accelerator>,
+    gpu_total: u32,
+    cpu: Option<f64>,
+    memory: Option<f64>,
+    ready: bool,
+    cordoned: bool,
+    taints: Vec<Taint>,
+    multi_host_tpu: bool,
+}
+
+impl NodeFacts {
+    /// Reads the facts of a node.
+    pub fn from_item(n: &NodeItem) -> Self {
+        let alloc = &n.status.allocatable;
+        let gpu_total = GPU_KEYS.iter().map(|k| amount(Some(alloc), k)).find(|v| *v > 0.0).unwrap_or(0.0);
+        let accelerator = labels::accelerator(&n.metadata.labels);
+        let multi_host_tpu = accelerator.as_ref().is_some_and(|a| a.tpu)
+            && n.metadata
+                .labels
+                .get("cloud.google.com/gke-tpu-topology")
+                .and_then(|t| labels::topology_chips(t))
+                .is_some_and(|chips| f64::from(chips) > gpu_total);
+        Self {
+            name: n.metadata.name.clone(),
+            accelerator,
+            gpu_total: gpu_total as u32,
+            cpu: alloc.get("cpu").and_then(|q| quantity::parse(q)),
+            memory: alloc.get("memory").and_then(|q| quantity::parse(q)),
+            ready: n.status.conditions.iter().any(|c| c.kind == "Ready" && c.status == "True"),
+            cordoned: n.spec.unschedulable,
+            taints: n
+                .spec
+                .taints
+                .iter()
+                .filter(|t| matches!(t.effect.as_str(), "NoSchedule" | "NoExecute"))
+                .filter(|t| !GPU_KEYS.contains(&t.key.as_str()) && !IGNORED_TAINTS.contains(&t.key.as_str()))
+                .map(|t| Taint { key: t.key.clone(), effect: t.effect.clone() })
+                .collect(),
+            multi_host_tpu,
+        }
+    }
+
+    fn schedulable(&self) -> bool {
+        self.ready && !self.cordoned && self.taints.is_empty()
+    }
+}
+
+/// Lists a context's nodes and active pods, concurrently.
+pub async fn read_cluster(client: &Client) -> Result<(Vec<NodeFacts>, Result<HashMap<String, Held>, ApiError>), ApiError> {
+    let nodes = async {
+        let mut facts = Vec::new();
+        api::list_all::<NodeItem>(client, &api::nodes_path(), None, |listed| match listed {
+            Listed::Page(page) => facts.extend(page.iter().map(NodeFacts::from_item)),
+            Listed::Restart => facts.clear(),
+        })
+        .await
+        .map(|()| facts)
+    };
+    let pods = async {
+        let mut held: HashMap<String, Held> = HashMap::new();
+        let result = api::list_all::<PodItem>(client, &api::pods_path(), Some(api::ACTIVE_PODS), |listed| match listed {
+            Listed::Page(page) => page.iter().for_each(|p| fold_pod(&mut held, p)),
+            Listed::Restart => held.clear(),
+        })
+        .await;
+        result.map(|()| held)
+    };
+    let (nodes, pods) = tokio::join!(nodes, pods);
+    Ok((nodes?, pods))
+}
+
+/// Powers of two up to `n`, and `n`.
+fn requestable(n: u32) -> Vec<u32> {
+    let mut v: Vec<u32> = std::iter::successors(Some(1u32), |p| p.checked_mul(2)).take_while(|p| *p <= n).collect();
+    if n > 0 && !v.contains(&n) {
+        v.push(n);
+    }
+    v
+}
+
+/// Query filters for the GPU totals.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Name pattern, matched at the start, ignoring case.
+    pub name: Option<Regex>,
+    /// Quantity per node.
+    pub quantity: Option<u32>,
+}
+
+/// Builds the cluster's answer from its nodes and (when pods could be listed)
+/// what the pods hold.
+pub fn summarise(name: &str, nodes: &[NodeFacts], held: Option<&HashMap<String, Held>>, filter: &Filter) -> Cluster {
+    let mut cluster = Cluster { name: name.to_string(), ..Default::default() };
+    let mut gpus: BTreeMap<String, (ClusterGpu, BTreeSet<u32>)> = BTreeMap::new();
+    let mut unlabeled = Vec::new();
+    let mut labeled_without_gpus = Vec::new();
+    let mut multi_host = 0;
+    for n in nodes {
+        let h = held.map(|m| m.get(&n.name).copied().unwrap_or_default());
+        let node_free = h.map(|h| (f64::from(n.gpu_total) - h.gpus).max(0.0) as u32);
+        let node_free = if n.schedulable() { node_free } else { node_free.map(|_| 0) };
+        cluster.nodes.push(ClusterNode {
+            name: n.name.clone(),
+            cpu_total: n.cpu,
+            cpu_free: h.zip(n.cpu).map(|(h, c)| (c - h.cpu).max(0.0)),
+            memory_gb_total: n.memory.map(|m| m / 1024f64.powi(3)),
+            memory_gb_free: h.zip(n.memory).map(|(h, m)| (m - h.memory).max(0.0) / 1024f64.powi(3)),
+            gpu: n.accelerator.as_ref().map(|a| a.name.clone()),
+            gpu_total: n.gpu_total,
+            gpu_free: node_free,
+            ready: n.ready,
+            cordoned: n.cordoned,
+            taints: n.taints.clone(),
+            unlabeled_gpu: n.accelerator.is_none() && n.gpu_total > 0,
+        });
+        let Some(acc) = &n.accelerator else {
+            if n.gpu_total > 0 {
+                unlabeled.push(n.name.clone());
+            }
+            continue;
+        };
+        if n.gpu_total == 0 {
+            labeled_without_gpus.push(n.name.clone());
+            continue;
+        }
+        if n.multi_host_tpu {
+            multi_host += 1;
+            continue;
+        }
+        if filter.name.as_ref().is_some_and(|re| !re.is_match(&acc.name)) {
+            continue;
+        }
+        let (total, free, quantities) = match filter.quantity {
+            Some(q) if n.gpu_total < q => continue,
+            Some(q) => (q * (n.gpu_total / q), node_free.map(|f| q * (f / q)), vec![q]),
+            None if acc.tpu => (n.gpu_total, node_free, vec![n.gpu_total]),
+            None => (n.gpu_total, node_free, requestable(n.gpu_total)),
+        };
+        let (g, qs) = gpus
+            .entry(acc.name.clone())
+            .or_insert_with(|| (ClusterGpu { name: acc.name.clone(), free: held.map(|_| 0), ..Default::default() }, BTreeSet::new()));
+        qs.extend(quantities);
+        if n.schedulable() {
+            g.capacity += total;
+            g.free = g.free.zip(free).map(|(a, b)| a + b);
+        } else {
+            g.not_ready += total;
+        }
+    }
+    cluster.gpus = gpus
+        .into_values()
+        .map(|(mut g, qs)| {
+            g.requestable_quantities = qs.into_iter().collect();
+            g
+        })
+        .collect();
+    if !unlabeled.is_empty() {
+        cluster.notes.push(format!(
+            "{} GPU node(s) have no label naming the GPU type: {}; label them, e.g. `kubectl label node {} skypilot.co/accelerator=<gpu>`",
+            unlabeled.len(),
+            list(&unlabeled),
+            unlabeled[0]
+        ));
+    }
+    if !labeled_without_gpus.is_empty() {
+        cluster.notes.push(format!(
+            "{} node(s) have GPU labels but report 0 GPU resources: {}; check the device plugin on them",
+            labeled_without_gpus.len(),
+            list(&labeled_without_gpus)
+        ));
+    }
+    if multi_host > 0 {
+        cluster.notes.push(format!("{multi_host} node(s) of multi-host TPU slices are excluded"));
+    }
+    cluster
+}
+
+fn list(names: &[String]) -> String {
+    let mut s = names.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+    if names.len() > 5 {
+        s.push_str(&format!(" and {} more", names.len() - 5));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(json: serde_json::Value) -> PodItem {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn effective_request_is_the_schedulers() {
+        let p = pod(serde_json::json!({
+            "spec": {
+                "nodeName": "n1",
+                "containers": [
+                    {"resources": {"requests": {"nvidia.com/gpu": "1", "cpu": "500m"}}},
+                    {"resources": {"limits": {"nvidia.com/gpu": "2"}}}
+                ],
+                "initContainers": [{"resources": {"requests": {"nvidia.com/gpu": "4"}}}],
+                "overhead": {"cpu": "250m"}
+            },
+            "status": {"phase": "Pending"}
+        }));
+        assert_eq!(effective_request(&p, "nvidia.com/gpu"), 4.0);
+        assert_eq!(effective_request(&p, "cpu"), 0.75);
+        let mut held = HashMap::new();
+        fold_pod(&mut held, &p);
+        fold_pod(&mut held, &pod(serde_json::json!({"spec": {"nodeName": "n1", "containers": [{"resources": {"requests": {"nvidia.com/gpu": "1"}}}]}, "status": {"phase": "Succeeded"}})));
+        fold_pod(&mut held, &pod(serde_json::json!({"spec": {"containers": [{"resources": {"requests": {"nvidia.com/gpu": "1"}}}]}, "status": {"phase": "Pending"}})));
+        assert_eq!(held["n1"].gpus, 4.0);
+        assert_eq!(held.len(), 1);
+    }
+
+    #[test]
+    fn requestable_quantities() {
+        assert_eq!(requestable(12), vec![1, 2, 4, 8, 12]);
+        assert_eq!(requestable(8), vec![1, 2, 4, 8]);
+        assert_eq!(requestable(1), vec![1]);
+    }
+}

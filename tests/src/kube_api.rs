@@ -1,0 +1,406 @@
+//! A Kubernetes API server double on 127.0.0.1: `GET /api/v1/nodes` and
+//! `GET /api/v1/pods` with real-shaped `NodeList`/`PodList` JSON, pagination
+//! (`limit`, `continue`), the `status.phase!=` field selector, bearer-token
+//! auth, and faults the tests switch on. Items are serialised once at start,
+//! so it can serve a 100,000-pod cluster quickly for the benchmark.
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    Router,
+    extract::{Query, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use serde_json::{Value, json};
+
+/// Faults to inject.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Answer pod lists with 403.
+    pub pods_forbidden: bool,
+    /// Answer node lists with this status.
+    pub nodes_status: Option<u16>,
+    /// Wait this long before answering anything.
+    pub delay: Option<Duration>,
+    /// Answer the next request that carries a `continue` token with 410 Gone.
+    pub expire_next_continue: bool,
+    /// Send node lists that are not JSON.
+    pub malformed_nodes: bool,
+}
+
+struct Shared {
+    nodes: Vec<String>,
+    pods: Vec<(String, String)>,
+    token: Option<String>,
+    faults: Mutex<Faults>,
+    requests: Mutex<Vec<String>>,
+}
+
+/// A running API double; stops when dropped.
+pub struct KubeApi {
+    /// Its address.
+    pub addr: SocketAddr,
+    shared: Arc<Shared>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+/// A cluster to serve.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterSpec {
+    /// Node objects.
+    pub nodes: Vec<Value>,
+    /// Pod objects.
+    pub pods: Vec<Value>,
+    /// Bearer token required, if any.
+    pub token: Option<String>,
+}
+
+fn status(code: u16, reason: &str, message: &str) -> Response {
+    let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message, "reason": reason, "code": code});
+    (StatusCode::from_u16(code).expect("status"), [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+fn page(kind: &str, items: &[&String], offset: usize, limit: usize, total: usize, generation: u64) -> String {
+    let end = (offset + limit).min(total);
+    let cont = if end < total { format!("{kind}:{end}:{generation}") } else { String::new() };
+    let mut out = String::with_capacity(items.iter().map(|i| i.len() + 1).sum::<usize>() + 200);
+    out.push_str(&format!(
+        "{{\"kind\":\"{kind}\",\"apiVersion\":\"v1\",\"metadata\":{{\"resourceVersion\":\"{generation}\",\"continue\":\"{cont}\""
+    ));
+    if end < total {
+        out.push_str(&format!(",\"remainingItemCount\":{}", total - end));
+    }
+    out.push_str("},\"items\":[");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(item);
+    }
+    out.push_str("]}");
+    out
+}
+
+async fn list(kind: &'static str, State(s): State<Arc<Shared>>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+    s.requests.lock().expect("lock").push(format!("{kind}?{}", {
+        let mut keys: Vec<String> = q.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        keys.sort();
+        keys.join("&")
+    }));
+    let faults = s.faults.lock().expect("lock").clone();
+    if let Some(d) = faults.delay {
+        tokio::time::sleep(d).await;
+    }
+    if let Some(token) = &s.token {
+        let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        if given != format!("Bearer {token}") {
+            return status(401, "Unauthorized", "Unauthorized");
+        }
+    }
+    if kind == "NodeList" {
+        if let Some(code) = faults.nodes_status {
+            return status(code, "InternalError", "etcdserver: request timed out");
+        }
+        if faults.malformed_nodes {
+            return ([(header::CONTENT_TYPE, "application/json")], "{\"kind\":\"NodeList\",\"items\":[{\"metadata\":").into_response();
+        }
+    }
+    if kind == "PodList" && faults.pods_forbidden {
+        return status(403, "Forbidden", "pods is forbidden: User \"system:serviceaccount:skyhost:reader\" cannot list resource \"pods\" in API group \"\" at the cluster scope");
+    }
+    let offset = match q.get("continue").filter(|c| !c.is_empty()) {
+        None => 0,
+        Some(token) => {
+            if faults.expire_next_continue {
+                s.faults.lock().expect("lock").expire_next_continue = false;
+                return status(410, "Expired", "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.");
+            }
+            match token.split(':').nth(1).and_then(|o| o.parse::<usize>().ok()) {
+                Some(o) => o,
+                None => return status(400, "BadRequest", "invalid continue token"),
+            }
+        }
+    };
+    let limit = q.get("limit").and_then(|l| l.parse::<usize>().ok()).filter(|l| *l > 0).unwrap_or(usize::MAX);
+    let excluded: Vec<String> = q
+        .get("fieldSelector")
+        .map(|f| f.split(',').filter_map(|c| c.strip_prefix("status.phase!=")).map(String::from).collect())
+        .unwrap_or_default();
+    let body = if kind == "NodeList" {
+        let all: Vec<&String> = s.nodes.iter().collect();
+        let end = (offset + limit).min(all.len());
+        page(kind, &all[offset.min(end)..end], offset, limit, all.len(), 1)
+    } else {
+        let all: Vec<&String> = s.pods.iter().filter(|(phase, _)| !excluded.contains(phase)).map(|(_, j)| j).collect();
+        let end = (offset + limit).min(all.len());
+        page(kind, &all[offset.min(end)..end], offset, limit, all.len(), 1)
+    };
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+impl KubeApi {
+    /// Starts serving `cluster` on a free loopback port.
+    pub fn start(cluster: ClusterSpec) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        let shared = Arc::new(Shared {
+            nodes: cluster.nodes.iter().map(Value::to_string).collect(),
+            pods: cluster
+                .pods
+                .iter()
+                .map(|p| (p["status"]["phase"].as_str().unwrap_or("").to_string(), p.to_string()))
+                .collect(),
+            token: cluster.token,
+            faults: Mutex::default(),
+            requests: Mutex::default(),
+        });
+        let app = Router::new()
+            .route("/api/v1/nodes", get(|st, h, q| list("NodeList", st, h, q)))
+            .route("/api/v1/pods", get(|st, h, q| list("PodList", st, h, q)))
+            .with_state(shared.clone());
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        runtime.spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { addr, shared, runtime: Some(runtime) }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Changes the faults.
+    pub fn set_faults(&self, f: impl FnOnce(&mut Faults)) {
+        f(&mut self.shared.faults.lock().expect("lock"));
+    }
+
+    /// Requests served so far (`PodList?continue=...&limit=500`).
+    pub fn requests(&self) -> Vec<String> {
+        self.shared.requests.lock().expect("lock").clone()
+    }
+}
+
+impl Drop for KubeApi {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// A kubeconfig naming `contexts` as `(name, server URL, token)`, current context `current`.
+pub fn kubeconfig(contexts: &[(&str, &str, &str)], current: Option<&str>) -> String {
+    let mut y = String::from("apiVersion: v1\nkind: Config\n");
+    if let Some(c) = current {
+        y.push_str(&format!("current-context: {c}\n"));
+    }
+    y.push_str("clusters:\n");
+    for (name, url, _) in contexts {
+        y.push_str(&format!("- name: {name}\n  cluster:\n    server: {url}\n"));
+    }
+    y.push_str("contexts:\n");
+    for (name, _, _) in contexts {
+        y.push_str(&format!("- name: {name}\n  context:\n    cluster: {name}\n    user: {name}\n"));
+    }
+    y.push_str("users:\n");
+    for (name, _, token) in contexts {
+        y.push_str(&format!("- name: {name}\n  user:\n    token: {token}\n"));
+    }
+    y
+}
+
+/// A node, built up with the methods below, as the API server writes one.
+#[derive(Debug, Clone)]
+pub struct Node(pub Value);
+
+/// A node called `name` with 8 vCPUs and 32 GiB.
+pub fn node(name: &str) -> Node {
+    Node(json!({
+        "metadata": {
+            "name": name,
+            "uid": format!("uid-{name}"),
+            "resourceVersion": "4242",
+            "creationTimestamp": "2026-01-05T10:00:00Z",
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "node.kubernetes.io/instance-type": "standard-8"
+            },
+            "annotations": {"node.alpha.kubernetes.io/ttl": "0", "volumes.kubernetes.io/controller-managed-attach-detach": "true"}
+        },
+        "spec": {"podCIDR": "10.244.1.0/24", "providerID": format!("test://{name}")},
+        "status": {
+            "capacity": {"cpu": "8", "memory": "32Gi", "pods": "110", "ephemeral-storage": "100Gi"},
+            "allocatable": {"cpu": "8", "memory": "32Gi", "pods": "110", "ephemeral-storage": "95Gi"},
+            "conditions": [
+                {"type": "MemoryPressure", "status": "False", "reason": "KubeletHasSufficientMemory", "lastHeartbeatTime": "2026-11-28T10:00:00Z", "lastTransitionTime": "2026-01-05T10:00:00Z"},
+                {"type": "DiskPressure", "status": "False", "reason": "KubeletHasNoDiskPressure", "lastHeartbeatTime": "2026-11-28T10:00:00Z", "lastTransitionTime": "2026-01-05T10:00:00Z"},
+                {"type": "PIDPressure", "status": "False", "reason": "KubeletHasSufficientPID", "lastHeartbeatTime": "2026-11-28T10:00:00Z", "lastTransitionTime": "2026-01-05T10:00:00Z"},
+                {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status", "lastHeartbeatTime": "2026-11-28T10:00:00Z", "lastTransitionTime": "2026-01-05T10:00:00Z"}
+            ],
+            "addresses": [{"type": "InternalIP", "address": "10.0.0.10"}, {"type": "Hostname", "address": name}],
+            "nodeInfo": {"kubeletVersion": "v1.33.2", "containerRuntimeVersion": "containerd://2.0.5", "kernelVersion": "6.8.0", "osImage": "Ubuntu 24.04 LTS", "architecture": "amd64", "operatingSystem": "linux"},
+            "images": [
+                {"names": ["registry.k8s.io/kube-proxy@sha256:0f3c", "registry.k8s.io/kube-proxy:v1.33.2"], "sizeBytes": 30_000_000},
+                {"names": ["nvcr.io/nvidia/k8s-device-plugin@sha256:9a1b", "nvcr.io/nvidia/k8s-device-plugin:v0.17.0"], "sizeBytes": 120_000_000}
+            ]
+        }
+    }))
+}
+
+impl Node {
+    /// Adds a label.
+    pub fn label(mut self, key: &str, value: &str) -> Self {
+        self.0["metadata"]["labels"][key] = json!(value);
+        self
+    }
+    /// Sets an allocatable (and capacity) resource.
+    pub fn resource(mut self, key: &str, value: &str) -> Self {
+        self.0["status"]["allocatable"][key] = json!(value);
+        self.0["status"]["capacity"][key] = json!(value);
+        self
+    }
+    /// `count` GPUs under `key` (`nvidia.com/gpu`, `amd.com/gpu`, `google.com/tpu`).
+    pub fn gpus(self, key: &str, count: u32) -> Self {
+        self.resource(key, &count.to_string())
+    }
+    /// Ready condition False.
+    pub fn not_ready(mut self) -> Self {
+        self.0["status"]["conditions"][3]["status"] = json!("False");
+        self
+    }
+    /// Cordoned.
+    pub fn cordoned(mut self) -> Self {
+        self.0["spec"]["unschedulable"] = json!(true);
+        self
+    }
+    /// A taint.
+    pub fn taint(mut self, key: &str, effect: &str) -> Self {
+        let taints = self.0["spec"]["taints"].as_array().cloned().unwrap_or_default();
+        let mut taints = taints;
+        taints.push(json!({"key": key, "value": "true", "effect": effect}));
+        self.0["spec"]["taints"] = json!(taints);
+        self
+    }
+}
+
+/// A pod, built up with the methods below.
+#[derive(Debug, Clone)]
+pub struct Pod(pub Value);
+
+/// A running pod called `name` in namespace `ns` on `node`, one container, no requests.
+pub fn pod(name: &str, ns: &str, node: Option<&str>) -> Pod {
+    let mut p = json!({
+        "metadata": {
+            "name": name,
+            "namespace": ns,
+            "uid": format!("uid-{ns}-{name}"),
+            "resourceVersion": "777",
+            "creationTimestamp": "2026-11-27T08:00:00Z",
+            "labels": {"app": "trainer", "pod-template-hash": "7d9f8c"},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "trainer-7d9f8c", "uid": "uid-rs", "controller": true}]
+        },
+        "spec": {
+            "containers": [{
+                "name": "main",
+                "image": "nvcr.io/nvidia/pytorch:25.01-py3",
+                "command": ["python", "train.py"],
+                "env": [{"name": "NCCL_DEBUG", "value": "WARN"}, {"name": "EPOCHS", "value": "10"}],
+                "resources": {},
+                "volumeMounts": [{"name": "kube-api-access", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount", "readOnly": true}]
+            }],
+            "restartPolicy": "Always",
+            "serviceAccountName": "default",
+            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+            "volumes": [{"name": "kube-api-access", "projected": {"sources": [{"serviceAccountToken": {"path": "token"}}]}}]
+        },
+        "status": {
+            "phase": "Running",
+            "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "2026-11-27T08:01:00Z"}],
+            "hostIP": "10.0.0.10",
+            "podIP": "10.244.1.7",
+            "startTime": "2026-11-27T08:00:00Z",
+            "qosClass": "Burstable"
+        }
+    });
+    if let Some(n) = node {
+        p["spec"]["nodeName"] = json!(n);
+    }
+    Pod(p)
+}
+
+impl Pod {
+    /// Sets the phase.
+    pub fn phase(mut self, phase: &str) -> Self {
+        self.0["status"]["phase"] = json!(phase);
+        self
+    }
+    /// Requests of the first container.
+    pub fn requests(mut self, pairs: &[(&str, &str)]) -> Self {
+        for (k, v) in pairs {
+            self.0["spec"]["containers"][0]["resources"]["requests"][*k] = json!(v);
+        }
+        self
+    }
+    /// Adds a container with these requests.
+    pub fn container(mut self, pairs: &[(&str, &str)]) -> Self {
+        let requests: serde_json::Map<String, Value> = pairs.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+        self.0["spec"]["containers"].as_array_mut().expect("containers").push(json!({"name": "side", "image": "busybox", "resources": {"requests": requests}}));
+        self
+    }
+    /// Adds an init container with these requests.
+    pub fn init_container(mut self, pairs: &[(&str, &str)]) -> Self {
+        let requests: serde_json::Map<String, Value> = pairs.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+        let mut inits = self.0["spec"]["initContainers"].as_array().cloned().unwrap_or_default();
+        inits.push(json!({"name": "init", "image": "busybox", "resources": {"requests": requests}}));
+        self.0["spec"]["initContainers"] = json!(inits);
+        self
+    }
+    /// Pod overhead.
+    pub fn overhead(mut self, pairs: &[(&str, &str)]) -> Self {
+        for (k, v) in pairs {
+            self.0["spec"]["overhead"][*k] = json!(v);
+        }
+        self
+    }
+    /// Marks the pod as terminating.
+    pub fn terminating(mut self) -> Self {
+        self.0["metadata"]["deletionTimestamp"] = json!("2026-11-28T10:00:00Z");
+        self
+    }
+}
+
+/// A generated cluster: `nodes` nodes, 8 H100s each on every GPU node, and
+/// `pods_per_node` pods per node (the first of which holds 4 GPUs).
+pub fn generated(nodes: usize, pods_per_node: usize) -> ClusterSpec {
+    let mut spec = ClusterSpec::default();
+    for i in 0..nodes {
+        let name = format!("node-{i:05}");
+        let gpu = i % 5 != 4;
+        let mut n = node(&name).resource("cpu", "96").resource("memory", "768Gi");
+        if gpu {
+            n = n.gpus("nvidia.com/gpu", 8).label("nvidia.com/gpu.product", "NVIDIA-H100-80GB-HBM3").label("nvidia.com/gpu.count", "8");
+        }
+        spec.nodes.push(n.0);
+        for j in 0..pods_per_node {
+            let mut p = pod(&format!("job-{i:05}-{j:02}"), &format!("team-{}", j % 7), Some(&name)).requests(&[("cpu", "2"), ("memory", "8Gi")]);
+            if gpu && j == 0 {
+                p = p.requests(&[("nvidia.com/gpu", "4")]);
+            }
+            if j % 10 == 9 {
+                p = p.phase("Succeeded");
+            }
+            spec.pods.push(p.0);
+        }
+    }
+    spec
+}

@@ -1,0 +1,398 @@
+//! The Kubernetes plugin against the API double: label conventions, free-GPU
+//! arithmetic, node states, faults, several contexts and kubeconfigs.
+
+use skyhost_e2e::{
+    CLOUDS, Sandbox,
+    kube_api::{ClusterSpec, KubeApi, kubeconfig, node, pod},
+};
+
+const TOKEN: &str = "s3cret-token";
+
+/// A sandbox with the Kubernetes plugin and a kubeconfig for `contexts`.
+fn sandbox(contexts: &[(&str, &str, &str)], current: Option<&str>) -> Sandbox {
+    let sb = Sandbox::new().with_plugins(&["kubernetes"]);
+    let path = sb.path().join("home/.kube/config");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, kubeconfig(contexts, current)).unwrap();
+    sb.env("KUBECONFIG", path)
+}
+
+fn one_context(cluster: ClusterSpec) -> (KubeApi, Sandbox) {
+    let api = KubeApi::start(ClusterSpec { token: Some(TOKEN.into()), ..cluster });
+    let url = api.url();
+    let sb = sandbox(&[("prod", &url, TOKEN)], Some("prod"));
+    (api, sb)
+}
+
+#[test]
+fn gpu_types_free_counts_and_node_states() {
+    let cluster = ClusterSpec {
+        nodes: vec![
+            node("gpu-a").gpus("nvidia.com/gpu", 8).label("nvidia.com/gpu.product", "NVIDIA-H100-80GB-HBM3").0,
+            node("gpu-b").gpus("nvidia.com/gpu", 8).label("skypilot.co/accelerator", "h100").0,
+            node("gpu-c").gpus("nvidia.com/gpu", 2).label("cloud.google.com/gke-accelerator", "nvidia-l4").not_ready().0,
+            node("cpu-1").0,
+        ],
+        pods: vec![
+            pod("train", "ml", Some("gpu-b")).requests(&[("nvidia.com/gpu", "3"), ("cpu", "2"), ("memory", "4Gi")]).0,
+            pod("done", "ml", Some("gpu-b")).requests(&[("nvidia.com/gpu", "4")]).phase("Succeeded").0,
+        ],
+        token: None,
+    };
+    let (_api, sb) = one_context(cluster);
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
+    run.expect_code(0).expect_no_panic();
+    assert_eq!(
+        run.stdout,
+        "\
+Kubernetes GPUs
+Context: prod
+GPU        REQUESTABLE_QTY_PER_NODE  UTILIZATION
+H100       1, 2, 4, 8                5 of 8 free
+H100-80GB  1, 2, 4, 8                8 of 8 free
+L4         1, 2                      0 of 0 free (2 not ready)
+
+Kubernetes per-node GPU availability
+CONTEXT  NODE   vCPU         Memory (GB)    GPU        GPU UTILIZATION  NODE STATUS
+prod     gpu-a  8 of 8 free  32 of 32 free  H100-80GB  8 of 8 free      Healthy
+prod     gpu-b  6 of 8 free  28 of 32 free  H100       5 of 8 free      Healthy
+prod     gpu-c  8 of 8 free  32 of 32 free  L4         0 of 2 free      NotReady
+prod     cpu-1  8 of 8 free  32 of 32 free  -          0 of 0 free      Healthy
+",
+    );
+}
+
+#[test]
+fn every_label_convention_and_a_cluster_that_mixes_them() {
+    let cluster = ClusterSpec {
+        nodes: vec![
+            node("skypilot").gpus("nvidia.com/gpu", 1).label("skypilot.co/accelerator", "a100-80gb").0,
+            node("gke").gpus("nvidia.com/gpu", 1).label("cloud.google.com/gke-accelerator", "nvidia-tesla-t4").0,
+            node("gke-h100").gpus("nvidia.com/gpu", 8).label("cloud.google.com/gke-accelerator", "nvidia-h100-80gb").0,
+            node("karpenter").gpus("nvidia.com/gpu", 4).label("karpenter.k8s.aws/instance-gpu-name", "a10g").0,
+            node("gfd").gpus("nvidia.com/gpu", 8).label("nvidia.com/gpu.product", "NVIDIA-L40S-48GB").0,
+            node("gfd-l4").gpus("nvidia.com/gpu", 1).label("nvidia.com/gpu.product", "NVIDIA-L4-24GB").0,
+            node("coreweave").gpus("nvidia.com/gpu", 8).label("gpu.nvidia.com/class", "H100_NVLINK_80GB").0,
+            node("nebius").gpus("nvidia.com/gpu", 8).label("nebius.com/gpu-name", "H200").0,
+            node("amd").gpus("amd.com/gpu", 8).label("amd.com/gpu.product-name", "AMD_Instinct_MI300X_OAM").0,
+            node("amd-beta").gpus("amd.com/gpu", 8).label("beta.amd.com/gpu.product-name", "AMD Instinct MI250X").0,
+            node("tpu").gpus("google.com/tpu", 4).label("cloud.google.com/gke-tpu-accelerator", "tpu-v5-lite-podslice").label("cloud.google.com/gke-tpu-topology", "2x2").0,
+            node("tpu-multihost").gpus("google.com/tpu", 4).label("cloud.google.com/gke-tpu-accelerator", "tpu-v5p-slice").label("cloud.google.com/gke-tpu-topology", "4x4x4").0,
+            // Two conventions on one node: SkyPilot's label wins over GFD's.
+            node("both").gpus("nvidia.com/gpu", 2).label("nvidia.com/gpu.product", "NVIDIA-A100-SXM4-40GB").label("skypilot.co/accelerator", "b200").0,
+            node("unlabeled").gpus("nvidia.com/gpu", 2).0,
+        ],
+        ..Default::default()
+    };
+    let (_api, sb) = one_context(cluster);
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
+    run.expect_code(0).expect_no_panic();
+    let table: String = run.stdout.split("\n\n").next().unwrap().to_string();
+    assert_eq!(
+        table,
+        "\
+Kubernetes GPUs
+Context: prod
+GPU                   REQUESTABLE_QTY_PER_NODE  UTILIZATION
+A100-80GB             1                         1 of 1 free
+A10G                  1, 2, 4                   4 of 4 free
+B200                  1, 2                      2 of 2 free
+H100                  1, 2, 4, 8                16 of 16 free
+H200                  1, 2, 4, 8                8 of 8 free
+L4                    1                         1 of 1 free
+L40S                  1, 2, 4, 8                8 of 8 free
+MI250X                1, 2, 4, 8                8 of 8 free
+MI300X                1, 2, 4, 8                8 of 8 free
+T4                    1                         1 of 1 free
+tpu-v5-lite-podslice  4                         4 of 4 free"
+    );
+    assert!(run.stdout.contains("prod     unlabeled      8 of 8 free  32 of 32 free  (unlabeled)           2 of 2 free      Healthy"), "{}", run.stdout);
+    assert!(run.stderr.contains("prod: 1 GPU node(s) have no label naming the GPU type: unlabeled; label them, e.g. `kubectl label node unlabeled skypilot.co/accelerator=<gpu>`"), "{}", run.stderr);
+    assert!(run.stderr.contains("prod: 1 node(s) of multi-host TPU slices are excluded"), "{}", run.stderr);
+}
+
+#[test]
+fn pods_in_every_phase_init_containers_and_overhead() {
+    let gpu = "nvidia.com/gpu";
+    let cluster = ClusterSpec {
+        nodes: vec![node("n1").gpus(gpu, 8).label("skypilot.co/accelerator", "h100").0],
+        pods: vec![
+            pod("running", "a", Some("n1")).requests(&[(gpu, "1")]).0,
+            pod("pending", "a", Some("n1")).requests(&[(gpu, "1")]).phase("Pending").0,
+            pod("unknown", "a", Some("n1")).requests(&[(gpu, "1")]).phase("Unknown").0,
+            pod("terminating", "a", Some("n1")).requests(&[(gpu, "1")]).terminating().0,
+            pod("succeeded", "a", Some("n1")).requests(&[(gpu, "1")]).phase("Succeeded").0,
+            pod("failed", "a", Some("n1")).requests(&[(gpu, "1")]).phase("Failed").0,
+            pod("unscheduled", "a", None).requests(&[(gpu, "1")]).phase("Pending").0,
+            // max(containers 0, init 2) = 2 held while it starts.
+            pod("init", "b", Some("n1")).init_container(&[(gpu, "2")]).phase("Pending").0,
+            // no GPU in containers, but the runtime class adds none either: 0.
+            pod("overhead", "b", Some("n1")).requests(&[("cpu", "1")]).overhead(&[("cpu", "250m")]).0,
+        ],
+        ..Default::default()
+    };
+    let (api, sb) = one_context(cluster);
+    let run = sb.run(["show-gpus", "H100", "--infra", "k8s"]);
+    run.expect_code(0);
+    // 8 − (running, pending, unknown, terminating: 4) − init 2 = 2.
+    assert_eq!(
+        run.stdout,
+        "\
+Kubernetes GPUs
+Context: prod
+GPU   REQUESTABLE_QTY_PER_NODE  UTILIZATION
+H100  1, 2, 4, 8                2 of 8 free
+"
+    );
+    // Finished pods were never sent.
+    assert!(api.requests().iter().any(|r| r.starts_with("PodList?") && r.contains("fieldSelector=status.phase!=Succeeded,status.phase!=Failed")), "{:?}", api.requests());
+    // CPU: 1 + 0.25 overhead held.
+    let all = sb.run(["show-gpus", "--infra", "k8s"]);
+    assert!(all.stdout.contains("prod     n1    6.8 of 8 free"), "{}", all.stdout);
+}
+
+#[test]
+fn cordoned_and_tainted_nodes_count_as_not_ready_but_gpu_taints_do_not() {
+    let gpu = "nvidia.com/gpu";
+    let cluster = ClusterSpec {
+        nodes: vec![
+            node("ok").gpus(gpu, 4).label("skypilot.co/accelerator", "l4").taint(gpu, "NoSchedule").taint("spot", "PreferNoSchedule").0,
+            node("cordoned").gpus(gpu, 4).label("skypilot.co/accelerator", "l4").cordoned().0,
+            node("tainted").gpus(gpu, 4).label("skypilot.co/accelerator", "l4").taint("maintenance", "NoExecute").taint("dedicated", "NoSchedule").0,
+        ],
+        ..Default::default()
+    };
+    let (_api, sb) = one_context(cluster);
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
+    run.expect_code(0);
+    assert!(run.stdout.contains("L4   1, 2, 4                   4 of 4 free (8 not ready)"), "{}", run.stdout);
+    assert!(run.stdout.contains("prod     ok        8 of 8 free  32 of 32 free  L4   4 of 4 free      Healthy"), "{}", run.stdout);
+    assert!(run.stdout.contains("prod     cordoned  8 of 8 free  32 of 32 free  L4   0 of 4 free      Cordoned"), "{}", run.stdout);
+    assert!(run.stdout.contains("NoExecute Taint [maintenance], NoSchedule Taint [dedicated]"), "{}", run.stdout);
+}
+
+#[test]
+fn a_quantity_filter_counts_whole_multiples_per_node() {
+    let gpu = "nvidia.com/gpu";
+    let cluster = ClusterSpec {
+        nodes: vec![
+            node("big").gpus(gpu, 8).label("skypilot.co/accelerator", "h100").0,
+            node("small").gpus(gpu, 2).label("skypilot.co/accelerator", "h100").0,
+        ],
+        pods: vec![pod("p", "a", Some("big")).requests(&[(gpu, "3")]).0],
+        ..Default::default()
+    };
+    let (_api, sb) = one_context(cluster);
+    let run = sb.run(["show-gpus", "h100:4", "--infra", "k8s"]);
+    run.expect_code(0);
+    assert_eq!(
+        run.stdout,
+        "\
+Kubernetes GPUs
+Context: prod
+GPU   QTY_FILTER  UTILIZATION
+H100  4           4 of 8 free
+"
+    );
+    let none = sb.run(["show-gpus", "a100", "--infra", "k8s"]);
+    none.expect_code(4);
+    assert!(none.stderr.contains("Resources 'a100' not found in Kubernetes clusters."), "{}", none.stderr);
+}
+
+#[test]
+fn pagination_and_an_expired_continue_token() {
+    let gpu = "nvidia.com/gpu";
+    let mut cluster = ClusterSpec::default();
+    for i in 0..3 {
+        cluster.nodes.push(node(&format!("n{i}")).gpus(gpu, 8).label("skypilot.co/accelerator", "h100").0);
+    }
+    for i in 0..1200 {
+        let mut p = pod(&format!("p{i}"), "batch", Some(&format!("n{}", i % 3)));
+        if i % 400 == 0 {
+            p = p.requests(&[(gpu, "2")]);
+        }
+        cluster.pods.push(p.0);
+    }
+    let (api, sb) = one_context(cluster);
+    api.set_faults(|f| f.expire_next_continue = true);
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
+    run.expect_code(0);
+    assert!(run.stdout.contains("H100  1, 2, 4, 8                18 of 24 free"), "{}", run.stdout);
+    let pods: Vec<String> = api.requests().into_iter().filter(|r| r.starts_with("PodList")).collect();
+    // 3 pages of 500, one 410 and the restart: 1 + 1 (expired) + 3.
+    assert_eq!(pods.len(), 5, "{pods:#?}");
+    assert!(pods.iter().all(|r| r.contains("limit=500")));
+}
+
+#[test]
+fn pods_that_cannot_be_listed_show_capacity_without_free() {
+    let cluster = ClusterSpec {
+        nodes: vec![node("n1").gpus("nvidia.com/gpu", 8).label("skypilot.co/accelerator", "h100").0],
+        ..Default::default()
+    };
+    let (api, sb) = one_context(cluster);
+    api.set_faults(|f| f.pods_forbidden = true);
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
+    run.expect_code(0);
+    assert!(run.stdout.contains("H100  1, 2, 4, 8                <no permissions> of 8 free"), "{}", run.stdout);
+    assert!(run.stdout.contains("prod     n1    8     32           H100  <no permissions> of 8 free  Healthy"), "{}", run.stdout);
+    assert!(run.stderr.contains("prod: cannot list pods (403 forbidden"), "{}", run.stderr);
+}
+
+#[test]
+fn two_contexts_queried_at_once_one_unreachable() {
+    let gpu = "nvidia.com/gpu";
+    let a = KubeApi::start(ClusterSpec {
+        nodes: vec![node("a1").gpus(gpu, 8).label("skypilot.co/accelerator", "h100").0],
+        pods: vec![pod("p", "x", Some("a1")).requests(&[(gpu, "2")]).0],
+        token: Some(TOKEN.into()),
+    });
+    let b = KubeApi::start(ClusterSpec {
+        nodes: vec![node("b1").gpus(gpu, 8).label("skypilot.co/accelerator", "h100").0, node("b2").gpus(gpu, 2).label("skypilot.co/accelerator", "l4").not_ready().0],
+        token: Some(TOKEN.into()),
+        ..Default::default()
+    });
+    let dead = format!("http://127.0.0.1:{}", std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
+    let sb = sandbox(&[("alpha", &a.url(), TOKEN), ("beta", &b.url(), TOKEN), ("gone", &dead, TOKEN)], Some("alpha"));
+    sb.write_config("[kubernetes]\nallowed_contexts = \"all\"\n");
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
+    run.expect_code(0).expect_no_panic();
+    assert_eq!(
+        run.stdout,
+        "\
+Kubernetes GPUs
+GPU   UTILIZATION
+H100  14 of 16 free
+L4    0 of 0 free (2 not ready)
+
+Context: alpha
+GPU   REQUESTABLE_QTY_PER_NODE  UTILIZATION
+H100  1, 2, 4, 8                6 of 8 free
+
+Context: beta
+GPU   REQUESTABLE_QTY_PER_NODE  UTILIZATION
+H100  1, 2, 4, 8                8 of 8 free
+L4    1, 2                      0 of 0 free (2 not ready)
+
+Kubernetes per-node GPU availability
+CONTEXT  NODE  vCPU         Memory (GB)    GPU   GPU UTILIZATION  NODE STATUS
+alpha    a1    8 of 8 free  32 of 32 free  H100  6 of 8 free      Healthy
+beta     b1    8 of 8 free  32 of 32 free  H100  8 of 8 free      Healthy
+beta     b2    8 of 8 free  32 of 32 free  L4    0 of 2 free      NotReady
+"
+    );
+    assert!(run.stderr.contains("note: Kubernetes context 'gone' failed: cannot reach the API server: Connection refused"), "{}", run.stderr);
+    assert!(run.stderr.contains("help: run `kubectl --context gone get nodes` to see what the API server says"), "{}", run.stderr);
+
+    // --context picks; JSON holds every context, the failed one as data.
+    let json = sb.run(["show-gpus", "--infra", "k8s", "--context", "beta", "--context", "gone", "-o", "json"]).json();
+    let clusters = json["clusters"][0]["clusters"].as_array().unwrap();
+    assert_eq!(clusters.len(), 2);
+    assert_eq!(clusters[0]["name"], "beta");
+    assert_eq!(clusters[0]["gpus"][0]["free"], 8);
+    assert!(clusters[1]["error"]["reason"].as_str().unwrap().contains("Connection refused"));
+}
+
+#[test]
+fn unauthorised_failing_slow_and_malformed_clusters_are_per_context_errors() {
+    let good = KubeApi::start(ClusterSpec { nodes: vec![node("g").gpus("nvidia.com/gpu", 1).label("skypilot.co/accelerator", "t4").0], ..Default::default() });
+    let bad = || KubeApi::start(ClusterSpec { nodes: vec![node("x").0], token: Some(TOKEN.into()), ..Default::default() });
+    let (failing, slow, malformed, locked) = (bad(), bad(), bad(), bad());
+    failing.set_faults(|f| f.nodes_status = Some(500));
+    slow.set_faults(|f| f.delay = Some(std::time::Duration::from_secs(5)));
+    malformed.set_faults(|f| f.malformed_nodes = true);
+    let sb = sandbox(
+        &[
+            ("good", &good.url(), TOKEN),
+            ("locked", &locked.url(), "wrong-token"),
+            ("failing", &failing.url(), TOKEN),
+            ("slow", &slow.url(), TOKEN),
+            ("malformed", &malformed.url(), TOKEN),
+        ],
+        Some("good"),
+    )
+    .env("SKYHOST_KUBE_TIMEOUT", "1");
+    let started = std::time::Instant::now();
+    let run = sb.run(["show-gpus", "--infra", "k8s", "--all-contexts"]);
+    run.expect_code(0).expect_no_panic();
+    assert!(started.elapsed() < std::time::Duration::from_secs(4), "contexts are queried at once, each bounded by its timeout");
+    assert!(run.stdout.contains("Context: good") && run.stdout.contains("T4   1                         1 of 1 free"), "{}", run.stdout);
+    for (ctx, reason) in [
+        ("locked", "unauthorized (401): the API server rejected the credentials"),
+        ("failing", "the API server answered 500 when listing nodes: etcdserver: request timed out"),
+        ("slow", "no answer within 1 s"),
+        ("malformed", "the API server sent nodes that do not parse"),
+    ] {
+        assert!(run.stderr.contains(&format!("note: Kubernetes context '{ctx}' failed: {reason}")), "{ctx}:\n{}", run.stderr);
+        assert!(run.stderr.contains(&format!("kubectl --context {ctx} get nodes")), "{ctx}");
+    }
+}
+
+#[test]
+fn kubeconfig_problems_are_named() {
+    let sb = Sandbox::new().with_plugins(&["kubernetes"]);
+    let path = sb.path().join("kubeconfig");
+    std::fs::write(&path, "apiVersion: v1\nclusters: [this is: not yaml\n").unwrap();
+    let sb = sb.env("KUBECONFIG", &path);
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
+    run.expect_code(1).expect_no_panic();
+    assert!(run.stderr.contains(&format!("the kubernetes backend failed: kubeconfig {} cannot be used", path.display())), "{}", run.stderr);
+
+    let api = KubeApi::start(ClusterSpec::default());
+    let sb = sandbox(&[("only", &api.url(), TOKEN)], Some("only"));
+    let run = sb.run(["show-gpus", "--infra", "k8s", "--context", "nosuch"]);
+    assert!(run.stderr.contains("context 'nosuch' failed: context 'nosuch' is not in the kubeconfig (it has: only)"), "{}", run.stderr);
+    assert!(run.stderr.contains("kubectl config get-contexts"), "{}", run.stderr);
+
+    let missing = Sandbox::new().with_plugins(&["kubernetes"]).env("KUBECONFIG", "/no/such/kubeconfig");
+    let run = missing.run(["check", "kubernetes"]);
+    assert!(run.stdout.contains("no kubeconfig: /no/such/kubeconfig does not exist"), "{}", run.stdout);
+}
+
+#[test]
+fn several_kubeconfig_files_are_merged() {
+    let a = KubeApi::start(ClusterSpec { nodes: vec![node("a1").gpus("nvidia.com/gpu", 1).label("skypilot.co/accelerator", "t4").0], ..Default::default() });
+    let b = KubeApi::start(ClusterSpec { nodes: vec![node("b1").gpus("nvidia.com/gpu", 2).label("skypilot.co/accelerator", "l4").0], ..Default::default() });
+    let sb = Sandbox::new().with_plugins(&["kubernetes"]);
+    let first = sb.path().join("first.yaml");
+    let second = sb.path().join("second.yaml");
+    std::fs::write(&first, kubeconfig(&[("one", &a.url(), "t")], Some("one"))).unwrap();
+    std::fs::write(&second, kubeconfig(&[("two", &b.url(), "t")], Some("two"))).unwrap();
+    let sb = sb.env("KUBECONFIG", format!("{}:{}", first.display(), second.display()));
+    // The first file's current context wins, as with kubectl.
+    let current = sb.run(["show-gpus", "--infra", "k8s"]);
+    assert!(current.stdout.contains("Context: one") && !current.stdout.contains("Context: two"), "{}", current.stdout);
+    let all = sb.run(["show-gpus", "--infra", "k8s", "--all-contexts"]);
+    assert!(all.stdout.contains("Context: one") && all.stdout.contains("Context: two"), "{}", all.stdout);
+}
+
+#[test]
+fn check_reports_each_context() {
+    let gpu = "nvidia.com/gpu";
+    let api = KubeApi::start(ClusterSpec {
+        nodes: vec![node("g").gpus(gpu, 4).label("skypilot.co/accelerator", "l4").0, node("u").gpus(gpu, 1).0, node("c").0],
+        token: Some(TOKEN.into()),
+        ..Default::default()
+    });
+    api.set_faults(|f| f.pods_forbidden = true);
+    let dead = format!("http://127.0.0.1:{}", std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
+    let sb = sandbox(&[("lab", &api.url(), TOKEN), ("down", &dead, TOKEN)], Some("lab"));
+    let run = sb.run(["check", "kubernetes", "--all-contexts"]);
+    run.expect_code(1);
+    assert!(run.stdout.contains("Kubernetes: not usable"), "{}", run.stdout);
+    assert!(run.stdout.contains("lab: ok. reachable; 3 nodes, 2 with GPUs (L4 ×4); 1 unlabeled GPU node(s); cannot list pods (free GPUs unknown)"), "{}", run.stdout);
+    assert!(run.stdout.contains("down: failed. unreachable: cannot reach the API server"), "{}", run.stdout);
+}
+
+#[test]
+fn the_kubernetes_section_comes_first_then_the_clouds() {
+    let api = KubeApi::start(ClusterSpec { nodes: vec![node("g").gpus("nvidia.com/gpu", 8).label("skypilot.co/accelerator", "h100").0], ..Default::default() });
+    let sb = sandbox(&[("prod", &api.url(), TOKEN)], Some("prod"));
+    let sb = CLOUDS.iter().fold(sb, |sb, c| sb.with_plugins(&[c]));
+    let run = sb.run(["show-gpus", "H100:8"]);
+    run.expect_code(0);
+    let (k8s, clouds) = run.stdout.split_once("\n\nCloud GPUs\n").expect("a Cloud GPUs title after the Kubernetes section");
+    assert_eq!(k8s, "Kubernetes GPUs\nContext: prod\nGPU   QTY_FILTER  UTILIZATION\nH100  8           8 of 8 free");
+    assert!(clouds.starts_with("GPU   QTY  CLOUD"), "{clouds}");
+    assert!(!run.stderr.contains("skipped"), "{}", run.stderr);
+}
