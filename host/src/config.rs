@@ -87,6 +87,8 @@ pub struct ServeConfig {
     pub max_backend_calls: Option<usize>,
     /// Deadline of one request, in seconds.
     pub request_timeout_secs: Option<f64>,
+    /// A client must send its request headers within this many seconds.
+    pub header_timeout_secs: Option<f64>,
 }
 
 /// A config file that could not be used.

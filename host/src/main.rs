@@ -16,6 +16,7 @@ mod gpus;
 mod plugins;
 mod progress;
 mod requirements;
+mod server;
 mod table;
 
 use std::process::ExitCode;
@@ -61,6 +62,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Check(args) => commands::check::run(&app, args),
         Command::Catalog { command: CatalogCommand::Status { output } } => commands::catalog::status(&app, *output),
         Command::Catalog { command: CatalogCommand::Update { clouds } } => commands::catalog::update(&app, clouds),
-        _ => Err(Failure::error("not implemented yet")),
+        Command::Serve(args) => commands::serve::run(&app, args),
+        Command::Completions { .. } | Command::Man => unreachable!("handled before the config is read"),
     }
 }

@@ -34,14 +34,67 @@ pub struct Skipped {
     pub hint: Option<String>,
 }
 
+/// A requirement that is not met.
+#[derive(Debug, Clone)]
+pub enum Unmet {
+    /// No backend has this name (a usage error).
+    Unknown {
+        /// The name asked for.
+        name: String,
+        /// The names there are.
+        known: Vec<String>,
+    },
+    /// The backend exists but is not loaded.
+    Unavailable {
+        /// Backend name (`*` for "any GPU backend").
+        backend: String,
+        /// Why: missing, disabled, broken or incompatible.
+        status: Status,
+        /// One line.
+        message: String,
+        /// What to do.
+        hint: Option<String>,
+    },
+}
+
+impl Unmet {
+    /// The `kind` of the server's error body.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Unknown { .. } => "bad_request",
+            Self::Unavailable { status: Status::Disabled, .. } => "backend_disabled",
+            Self::Unavailable { status: Status::Missing, .. } => "backend_missing",
+            Self::Unavailable { status: Status::Incompatible, .. } => "backend_incompatible",
+            Self::Unavailable { .. } => "backend_broken",
+        }
+    }
+}
+
+impl From<Unmet> for Failure {
+    fn from(u: Unmet) -> Self {
+        match u {
+            Unmet::Unknown { name, known } => {
+                Failure::usage(format!("there is no backend named '{name}'")).help(format!("backends: {}", known.join(", ")))
+            }
+            Unmet::Unavailable { message, hint, .. } => {
+                let mut d = Diagnostic::error(message);
+                if let Some(h) = hint {
+                    d = d.help(h);
+                }
+                Failure::new(exit::BACKEND_UNAVAILABLE, d)
+            }
+        }
+    }
+}
+
 /// Checks `req` for `command` (used in messages, e.g. `show-gpus --infra k8s`).
-pub fn check(set: &PluginSet, req: &Requirements, command: &str) -> Result<Vec<Skipped>, Failure> {
+pub fn check(set: &PluginSet, req: &Requirements, command: &str) -> Result<Vec<Skipped>, Unmet> {
     for name in &req.needs {
         let Some(entry) = set.entry(name) else {
-            let mut names: Vec<&str> = KNOWN_BACKENDS.iter().map(|k| k.name).collect();
-            names.extend(set.entries.iter().filter(|e| e.known().is_none()).map(|e| e.name.as_str()));
-            return Err(Failure::usage(format!("there is no backend named '{name}'"))
-                .help(format!("backends: {}", names.join(", "))));
+            let mut known: Vec<String> = KNOWN_BACKENDS.iter().map(|k| k.name.to_string()).collect();
+            known.extend(set.entries.iter().filter(|e| e.known().is_none()).map(|e| e.name.clone()));
+            known.dedup();
+            return Err(Unmet::Unknown { name: name.clone(), known });
         };
         if entry.status == Status::Loaded {
             continue;
@@ -57,17 +110,7 @@ pub fn check(set: &PluginSet, req: &Requirements, command: &str) -> Result<Vec<S
                 entry.status.word()
             ),
         };
-        let mut diagnostic = Diagnostic::error(message);
-        if let Some(hint) = &entry.hint {
-            diagnostic = diagnostic.help(hint.clone());
-        }
-        if entry.status == Status::Missing {
-            diagnostic = diagnostic.with_note(format!(
-                "looked in: {}",
-                set.search_path.iter().map(|d| d.path.display().to_string()).collect::<Vec<_>>().join(", ")
-            ));
-        }
-        return Err(Failure::new(exit::BACKEND_UNAVAILABLE, diagnostic));
+        return Err(Unmet::Unavailable { backend: name.clone(), status: entry.status, message, hint: entry.hint.clone() });
     }
     Ok(req
         .uses

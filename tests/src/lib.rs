@@ -60,6 +60,10 @@ pub struct Sandbox {
     dir: tempfile::TempDir,
     /// Extra environment for every command.
     pub env: Vec<(String, String)>,
+    /// The skyhost binary commands run.
+    pub bin: PathBuf,
+    /// Put the sandbox's plugin directory on `SKYHOST_PLUGIN_PATH`.
+    pub plugin_path: bool,
 }
 
 impl Default for Sandbox {
@@ -83,7 +87,27 @@ impl Sandbox {
         if std::fs::hard_link(&real, &bin).is_err() {
             std::fs::copy(&real, &bin).expect("copy skyhost");
         }
-        Self { dir, env: Vec::new() }
+        Self { dir, env: Vec::new(), bin, plugin_path: true }
+    }
+
+    /// Builds the distributable layout in the sandbox (`layout/bin/skyhost`,
+    /// `layout/lib/skyhost/plugins/`), with or without the Kubernetes plugin,
+    /// and runs its binary from now on, with the default plugin path only.
+    pub fn use_layout(mut self, with_kubernetes: bool) -> Self {
+        let root = self.path().join("layout");
+        std::fs::create_dir_all(root.join("bin")).expect("mkdir");
+        let bin = root.join("bin/skyhost");
+        if std::fs::hard_link(artifact("skyhost"), &bin).is_err() {
+            std::fs::copy(artifact("skyhost"), &bin).expect("copy skyhost");
+        }
+        let plugins = root.join("lib/skyhost/plugins");
+        let names = CLOUDS.iter().copied().chain(with_kubernetes.then_some("kubernetes"));
+        for name in names {
+            self.link_plugin_into(&plugins, name, &plugin(name));
+        }
+        self.bin = bin;
+        self.plugin_path = false;
+        self
     }
 
     /// The sandbox root.
@@ -147,7 +171,7 @@ impl Sandbox {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut cmd = Command::new(self.path().join("bin/skyhost"));
+        let mut cmd = Command::new(&self.bin);
         cmd.args(args);
         for (k, _) in std::env::vars() {
             if k.starts_with("SKYHOST_") || k.starts_with("XDG_") || k == "KUBECONFIG" || k == "NO_COLOR" || k.starts_with("RUST_") {
@@ -158,13 +182,37 @@ impl Sandbox {
             .env("XDG_CONFIG_HOME", self.path().join("config"))
             .env("XDG_CACHE_HOME", self.path().join("cache"))
             .env("XDG_DATA_HOME", self.path().join("data"))
-            .env("SKYHOST_PLUGIN_PATH", self.plugins())
             .env("SKYHOST_OFFLINE", "1")
             .env("KUBECONFIG", self.path().join("home/.kube/none"));
+        if self.plugin_path {
+            cmd.env("SKYHOST_PLUGIN_PATH", self.plugins());
+        }
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
         cmd
+    }
+
+    /// Starts `skyhost serve --addr 127.0.0.1:0 ARGS` and waits until it listens.
+    pub fn serve(&self, args: &[&str]) -> Server {
+        let mut cmd = self.command(["serve", "--addr", "127.0.0.1:0"]);
+        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("skyhost serve: listening on ") {
+                    let _ = tx.send(url.to_string());
+                }
+                sink.lock().expect("lines").push(line);
+            }
+        });
+        let url = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("serve did not start: {:?}", lines.lock().unwrap()));
+        Server { child, url, stderr: lines }
     }
 
     /// Runs `skyhost ARGS`, failing the test if it takes over a minute.
@@ -262,4 +310,61 @@ pub fn entry<'a>(plugins_json: &'a serde_json::Value, name: &str) -> &'a serde_j
         .iter()
         .find(|p| p["name"] == name && p["status"] != "shadowed")
         .unwrap_or_else(|| panic!("no entry for {name} in {plugins_json:#}"))
+}
+
+/// A running `skyhost serve`; killed when dropped.
+pub struct Server {
+    /// The process.
+    pub child: std::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// Its stderr lines so far.
+    pub stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// `host:port`.
+    pub fn addr(&self) -> String {
+        self.url.trim_start_matches("http://").to_string()
+    }
+
+    /// GETs `path`: (status, headers lower-cased, body).
+    pub fn get(&self, path: &str) -> (u16, String, String) {
+        http_request(&self.addr(), &format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"))
+    }
+
+    /// GETs `path` and parses the JSON body.
+    pub fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let (status, _, body) = self.get(path);
+        (status, serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {body}")))
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> i32 {
+        // SAFETY: kill sends a signal to our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let status = self.child.wait().expect("wait");
+        status.code().unwrap_or(-1)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends raw `request` bytes to `addr` and reads the whole answer.
+pub fn http_request(addr: &str, request: &str) -> (u16, String, String) {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
+    s.write_all(request.as_bytes()).expect("send");
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, head.to_lowercase(), body.to_string())
 }

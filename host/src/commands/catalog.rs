@@ -32,7 +32,7 @@ struct Status {
 
 /// The catalog backends to act on: `names`, or every loaded one.
 fn selected<'a>(plugins: &'a PluginSet, names: &[String], command: &str) -> Result<Vec<&'a Arc<Backend>>, Failure> {
-    requirements::check(plugins, &Requirements { needs: names.to_vec(), uses: Vec::new() }, command)?;
+    requirements::check(plugins, &Requirements { needs: names.to_vec(), uses: Vec::new() }, command).map_err(Failure::from)?;
     let chosen: Vec<&Arc<Backend>> = plugins
         .with_capability(capability::CATALOG)
         .filter(|b| b.info.catalog.is_some() && (names.is_empty() || names.contains(&b.name)))

@@ -9,13 +9,14 @@ use crate::{
     catalogs::{self, CatalogSettings},
     cli::{CheckArgs, Format},
     diagnostics::{Failure, exit, print_stdout},
-    gpus::request::backend_of,
+    gpus::{gather::GatherSettings, request::backend_of},
     plugins::{PluginSet, Status},
-    requirements::{self, Requirements},
+    requirements::{self, Requirements, Unmet},
 };
 
+/// One backend's check.
 #[derive(Debug, Serialize)]
-struct BackendCheck {
+pub struct BackendCheck {
     name: String,
     display_name: String,
     status: Status,
@@ -56,16 +57,20 @@ fn check_loaded(plugins: &PluginSet, name: &str, request: &CheckRequest, catalog
     }
 }
 
-/// Runs the command.
-pub fn run(app: &App, args: &CheckArgs) -> Result<u8, Failure> {
-    let plugins = app.load_plugins();
-    let named: Vec<String> = args.backends.iter().map(|b| backend_of(b)).collect();
-    requirements::check(&plugins, &Requirements { needs: named.clone(), uses: Vec::new() }, "check")?;
-    let settings = crate::commands::show_gpus::gather_settings(app);
+/// Checks `backends` (every one when empty), all at once.
+pub fn checks(
+    plugins: &PluginSet,
+    backends: &[String],
+    contexts: &[String],
+    all_contexts: bool,
+    settings: &GatherSettings,
+) -> Result<Vec<BackendCheck>, Unmet> {
+    let named: Vec<String> = backends.iter().map(|b| backend_of(b)).collect();
+    requirements::check(plugins, &Requirements { needs: named.clone(), uses: Vec::new() }, "check")?;
     let request = CheckRequest {
         catalog_path: None,
-        clusters: args.contexts.clone(),
-        all_clusters: args.all_contexts,
+        clusters: contexts.to_vec(),
+        all_clusters: all_contexts,
         timeout_secs: settings.cluster_timeout.as_secs_f64(),
     };
     let selected: Vec<&crate::plugins::Entry> = plugins
@@ -73,11 +78,11 @@ pub fn run(app: &App, args: &CheckArgs) -> Result<u8, Failure> {
         .iter()
         .filter(|e| e.status != Status::Shadowed && (named.is_empty() || named.contains(&e.name)))
         .collect();
-    let results: Vec<BackendCheck> = std::thread::scope(|s| {
+    Ok(std::thread::scope(|s| {
         let handles: Vec<_> = selected
             .iter()
             .map(|e| {
-                let (plugins, request, catalogs) = (&plugins, &request, &settings.catalogs);
+                let (request, catalogs) = (&request, &settings.catalogs);
                 s.spawn(move || match e.status {
                     Status::Loaded => check_loaded(plugins, &e.name, request, catalogs),
                     status => BackendCheck {
@@ -93,7 +98,14 @@ pub fn run(app: &App, args: &CheckArgs) -> Result<u8, Failure> {
             })
             .collect();
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
-    });
+    }))
+}
+
+/// Runs the command.
+pub fn run(app: &App, args: &CheckArgs) -> Result<u8, Failure> {
+    let plugins = app.load_plugins();
+    let settings = crate::commands::show_gpus::gather_settings(app);
+    let results = checks(&plugins, &args.backends, &args.contexts, args.all_contexts, &settings)?;
     let failed = results.iter().any(|r| r.status == Status::Loaded && !r.ok);
     let text = match args.output {
         Format::Json => serde_json::to_string_pretty(&serde_json::json!({ "backends": results })).expect("serialises") + "\n",

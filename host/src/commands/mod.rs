@@ -4,4 +4,5 @@ pub mod catalog;
 pub mod check;
 pub mod completions;
 pub mod plugins;
+pub mod serve;
 pub mod show_gpus;

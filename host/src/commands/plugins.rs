@@ -26,19 +26,22 @@ struct PluginsReport<'a> {
     load_ms: f64,
 }
 
+/// The JSON document of `skyhost plugins -o json` (and `GET /v1/plugins`).
+pub fn report(set: &PluginSet) -> serde_json::Value {
+    let report = PluginsReport {
+        search_path: set.search_path.iter().map(|dir| SearchDirReport { dir, exists: dir.path.is_dir() }).collect(),
+        warnings: &set.path_warnings,
+        plugins: &set.entries,
+        load_ms: set.elapsed.as_secs_f64() * 1e3,
+    };
+    serde_json::to_value(&report).expect("report serialises")
+}
+
 /// Runs the command.
 pub fn run(app: &App, args: &PluginsArgs) -> Result<u8, Failure> {
     let set = app.load_plugins();
     let text = match args.output {
-        Format::Json => {
-            let report = PluginsReport {
-                search_path: set.search_path.iter().map(|dir| SearchDirReport { dir, exists: dir.path.is_dir() }).collect(),
-                warnings: &set.path_warnings,
-                plugins: &set.entries,
-                load_ms: set.elapsed.as_secs_f64() * 1e3,
-            };
-            serde_json::to_string_pretty(&report).expect("report serialises") + "\n"
-        }
+        Format::Json => serde_json::to_string_pretty(&report(&set)).expect("report serialises") + "\n",
         Format::Table => render_table(&set, app.verbose),
     };
     print_stdout(&text)?;

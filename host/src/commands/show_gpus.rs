@@ -20,7 +20,7 @@ use crate::{
     },
     plugins::{KNOWN_BACKENDS, PluginSet},
     progress,
-    requirements::{self, Requirements},
+    requirements::{self, Requirements, Unmet},
 };
 
 /// Settings for [`gather::gather`] from the app's config and environment.
@@ -57,15 +57,16 @@ pub fn requirements_for(plugins: &PluginSet, req: &GpuRequest) -> Requirements {
 }
 
 /// Checks requirements and that some GPU backend is there at all.
-pub fn check_backends(plugins: &PluginSet, req: &GpuRequest, command: &str) -> Result<Vec<requirements::Skipped>, Failure> {
+pub fn check_backends(plugins: &PluginSet, req: &GpuRequest, command: &str) -> Result<Vec<requirements::Skipped>, Unmet> {
     let skipped = requirements::check(plugins, &requirements_for(plugins, req), command)?;
     let any = plugins.loaded.iter().any(|b| b.has_capability(capability::CATALOG) || b.has_capability(capability::CLUSTERS));
     if !any {
-        return Err(Failure::new(
-            exit::BACKEND_UNAVAILABLE,
-            Diagnostic::error(format!("`{command}` needs a GPU backend, and none is loaded"))
-                .help("install at least one backend plugin; `skyhost plugins` shows how"),
-        ));
+        return Err(Unmet::Unavailable {
+            backend: "*".into(),
+            status: crate::plugins::Status::Missing,
+            message: format!("`{command}` needs a GPU backend, and none is loaded"),
+            hint: Some("install at least one backend plugin; `skyhost plugins` shows how".into()),
+        });
     }
     Ok(skipped)
 }
@@ -129,7 +130,7 @@ pub fn run(app: &App, args: &ShowGpusArgs, invoked_as: &str) -> Result<u8, Failu
         Some(i) => format!("{invoked_as} --infra {i}"),
         None => invoked_as.to_string(),
     };
-    let skipped = check_backends(&plugins, &req, &command)?;
+    let skipped = check_backends(&plugins, &req, &command).map_err(Failure::from)?;
     let settings = gather_settings(app);
     let progress = Progress::default();
     let report = progress::with_spinner(&progress, || {

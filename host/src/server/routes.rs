@@ -1,0 +1,291 @@
+//! The HTTP API: `/healthz`, `/readyz`, `/v1/plugins`, `/v1/gpus`,
+//! `/v1/check`, `/v1/openapi.json`. Every answer is JSON, errors included
+//! (`{"error": {"kind", "backend", "message", "hint"}}`), and carries the
+//! `skyhost-api-version` header.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{RawQuery, State},
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use tokio::sync::Semaphore;
+
+use super::cache::Cache;
+use crate::{
+    client::{API_VERSION, API_VERSION_HEADER, ApiError, ApiErrorBody},
+    commands::{check, plugins as plugins_command, show_gpus},
+    gpus::{
+        gather::{self, GatherSettings, Progress},
+        request::RawGpuQuery,
+    },
+    plugins::PluginSet,
+    requirements::Unmet,
+};
+
+/// Longest query string accepted.
+pub const MAX_QUERY_BYTES: usize = 4096;
+
+/// A status and a JSON body, cheap to clone out of the cache.
+pub type Answer = (StatusCode, Bytes);
+
+/// What every handler shares.
+pub struct ServerState {
+    /// Loaded once, at startup.
+    pub plugins: Arc<PluginSet>,
+    /// Catalog and cluster settings.
+    pub settings: GatherSettings,
+    /// `/v1/gpus` answers.
+    pub gpus_cache: Cache<Answer>,
+    /// `/v1/check` answers.
+    pub check_cache: Cache<Answer>,
+    /// Bounds backend calls in flight.
+    pub backend_calls: Semaphore,
+    /// Deadline of one request.
+    pub request_timeout: Duration,
+    /// `/v1/plugins`, serialised at startup.
+    pub plugins_json: Bytes,
+    /// `/readyz`, serialised at startup.
+    pub ready_json: Bytes,
+}
+
+fn json(status: StatusCode, body: Bytes) -> Response {
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
+}
+
+/// An error answer.
+pub fn error(status: StatusCode, kind: &str, backend: Option<&str>, message: impl Into<String>, hint: Option<String>) -> Answer {
+    let body = ApiError {
+        error: ApiErrorBody { kind: kind.into(), backend: backend.map(str::to_string), message: message.into(), hint },
+    };
+    (status, Bytes::from(serde_json::to_vec(&body).expect("serialises")))
+}
+
+fn unmet(u: Unmet) -> Answer {
+    match &u {
+        Unmet::Unknown { name, known } => error(
+            StatusCode::BAD_REQUEST,
+            u.kind(),
+            Some(name),
+            format!("there is no backend named '{name}'"),
+            Some(format!("backends: {}", known.join(", "))),
+        ),
+        // 424 Failed Dependency: the request is fine, a backend it depends on is not there.
+        Unmet::Unavailable { backend, message, hint, .. } => {
+            error(StatusCode::FAILED_DEPENDENCY, u.kind(), Some(backend), message.clone(), hint.clone())
+        }
+    }
+}
+
+fn bad_request(message: impl Into<String>) -> Answer {
+    error(StatusCode::BAD_REQUEST, "bad_request", None, message, Some("see /v1/openapi.json".into()))
+}
+
+fn truthy(key: &str, value: &str) -> Result<bool, Answer> {
+    match value {
+        "" | "1" | "true" | "yes" => Ok(true),
+        "0" | "false" | "no" => Ok(false),
+        other => Err(bad_request(format!("query parameter '{key}' must be true or false, not '{other}'"))),
+    }
+}
+
+fn pairs(query: Option<&str>) -> Result<Vec<(String, String)>, Answer> {
+    let q = query.unwrap_or_default();
+    if q.len() > MAX_QUERY_BYTES {
+        return Err(error(
+            StatusCode::URI_TOO_LONG,
+            "bad_request",
+            None,
+            format!("the query string has {} bytes; the limit is {MAX_QUERY_BYTES}", q.len()),
+            None,
+        ));
+    }
+    q.split('&')
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let (k, v) = part.split_once('=').unwrap_or((part, ""));
+            Ok((decode(k)?, decode(v)?))
+        })
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(|e| bad_request(format!("the query string does not parse: {e}")))
+}
+
+/// Decodes one `application/x-www-form-urlencoded` component, strictly: a bad
+/// `%` escape or bytes that are not UTF-8 are errors, not replacement characters.
+fn decode(text: &str) -> Result<String, String> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut bytes = text.bytes();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = [bytes.next(), bytes.next()];
+                let value = match hex {
+                    [Some(h), Some(l)] => std::str::from_utf8(&[h, l]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()),
+                    _ => None,
+                };
+                out.push(value.ok_or_else(|| format!("bad percent escape in '{text}'"))?);
+            }
+            other => out.push(other),
+        }
+    }
+    String::from_utf8(out).map_err(|_| format!("'{text}' does not decode to UTF-8"))
+}
+
+/// `/v1/gpus` parameters as the CLI's flags.
+fn gpu_query(query: Option<&str>) -> Result<RawGpuQuery, Answer> {
+    let mut raw = RawGpuQuery::default();
+    let mut seen: Vec<String> = Vec::new();
+    for (key, value) in pairs(query)? {
+        if key != "context" && seen.contains(&key) {
+            return Err(bad_request(format!("query parameter '{key}' is given twice")));
+        }
+        seen.push(key.clone());
+        match key.as_str() {
+            "name" => raw.name = Some(value),
+            "quantity" => raw.quantity = Some(value),
+            "infra" => raw.infra = Some(value),
+            "cloud" => raw.cloud = Some(value),
+            "region" => raw.region = Some(value),
+            "context" => raw.contexts.push(value),
+            "all" => raw.all = truthy(&key, &value)?,
+            "all_regions" => raw.all_regions = truthy(&key, &value)?,
+            "all_contexts" => raw.all_contexts = truthy(&key, &value)?,
+            other => {
+                return Err(bad_request(format!(
+                    "unknown query parameter '{other}' (known: name, quantity, infra, cloud, region, context, all, all_regions, all_contexts)"
+                )));
+            }
+        }
+    }
+    Ok(raw)
+}
+
+async fn run_blocking<T: Send + 'static>(st: &ServerState, work: impl FnOnce() -> T + Send + 'static) -> Result<T, Answer> {
+    let _permit = st.backend_calls.acquire().await.map_err(|_| error(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", None, "the server is shutting down", None))?;
+    match tokio::time::timeout(st.request_timeout, tokio::task::spawn_blocking(work)).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, "internal", None, format!("the request failed: {e}"), None)),
+        Err(_) => Err(error(
+            StatusCode::GATEWAY_TIMEOUT,
+            "timeout",
+            None,
+            format!("no answer within {} s", st.request_timeout.as_secs_f64()),
+            Some("raise [serve] request_timeout_secs, or ask for less".into()),
+        )),
+    }
+}
+
+async fn gpus(State(st): State<Arc<ServerState>>, RawQuery(query): RawQuery) -> Response {
+    let answer = async {
+        let req = gpu_query(query.as_deref())?.validate().map_err(bad_request)?;
+        let skipped = show_gpus::check_backends(&st.plugins, &req, "GET /v1/gpus").map_err(unmet)?;
+        let key = serde_json::to_string(&req).expect("serialises");
+        let st2 = st.clone();
+        let compute = || async move {
+            run_blocking(&st2, {
+                let st3 = st2.clone();
+                move || {
+                    let report = gather::gather(&st3.plugins, &req, &skipped, &st3.settings, false, &Progress::default());
+                    (StatusCode::OK, Bytes::from(serde_json::to_vec(&report).expect("serialises")))
+                }
+            })
+            .await
+            .unwrap_or_else(|e| e)
+        };
+        Ok::<Answer, Answer>(st.gpus_cache.get_or_compute(key, |a| a.0 == StatusCode::OK, compute).await)
+    }
+    .await
+    .unwrap_or_else(|e| e);
+    json(answer.0, answer.1)
+}
+
+async fn check_route(State(st): State<Arc<ServerState>>, RawQuery(query): RawQuery) -> Response {
+    let answer = async {
+        let mut backends = Vec::new();
+        let mut contexts = Vec::new();
+        let mut all_contexts = false;
+        for (key, value) in pairs(query.as_deref())? {
+            match key.as_str() {
+                "backend" => backends.push(value),
+                "context" => contexts.push(value),
+                "all_contexts" => all_contexts = truthy(&key, &value)?,
+                other => return Err(bad_request(format!("unknown query parameter '{other}' (known: backend, context, all_contexts)"))),
+            }
+        }
+        let key = format!("{backends:?}{contexts:?}{all_contexts}");
+        let st2 = st.clone();
+        let compute = || async move {
+            run_blocking(&st2, {
+                let st3 = st2.clone();
+                move || match check::checks(&st3.plugins, &backends, &contexts, all_contexts, &st3.settings) {
+                    Ok(results) => (StatusCode::OK, Bytes::from(serde_json::to_vec(&serde_json::json!({ "backends": results })).expect("serialises"))),
+                    Err(u) => unmet(u),
+                }
+            })
+            .await
+            .unwrap_or_else(|e| e)
+        };
+        Ok::<Answer, Answer>(st.check_cache.get_or_compute(key, |a| a.0 == StatusCode::OK, compute).await)
+    }
+    .await
+    .unwrap_or_else(|e| e);
+    json(answer.0, answer.1)
+}
+
+async fn not_found(uri: axum::http::Uri) -> Response {
+    let (status, body) =
+        error(StatusCode::NOT_FOUND, "not_found", None, format!("there is nothing at {}", uri.path()), Some("see /v1/openapi.json".into()));
+    json(status, body)
+}
+
+async fn method_not_allowed() -> Response {
+    let (status, body) = error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", None, "only GET is served", None);
+    let mut r = json(status, body);
+    r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    r
+}
+
+async fn stamp(mut response: Response) -> Response {
+    response.headers_mut().insert(API_VERSION_HEADER, HeaderValue::from(API_VERSION));
+    response
+}
+
+/// The router.
+pub fn router(state: Arc<ServerState>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { json(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ok\"}")) }))
+        .route("/readyz", get(|State(st): State<Arc<ServerState>>| async move { json(StatusCode::OK, st.ready_json.clone()) }))
+        .route("/v1/plugins", get(|State(st): State<Arc<ServerState>>| async move { json(StatusCode::OK, st.plugins_json.clone()) }))
+        .route("/v1/gpus", get(gpus))
+        .route("/v1/check", get(check_route))
+        .route("/v1/openapi.json", get(|| async { json(StatusCode::OK, Bytes::from_static(include_bytes!("openapi.json"))) }))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::map_response(stamp))
+        .with_state(state)
+}
+
+/// The bodies `/v1/plugins` and `/readyz` serve.
+pub fn startup_documents(plugins: &PluginSet) -> (Bytes, Bytes) {
+    let report = plugins_command::report(plugins);
+    let backends: Vec<serde_json::Value> = plugins
+        .entries
+        .iter()
+        .map(|e| {
+            serde_json::json!({
+                "name": e.name,
+                "status": e.status,
+                "version": e.info.as_ref().map(|i| i.version.clone()),
+                "reason": e.reason,
+                "hint": e.hint,
+            })
+        })
+        .collect();
+    let ready = serde_json::json!({ "ready": true, "backends": backends });
+    (Bytes::from(serde_json::to_vec(&report).expect("serialises")), Bytes::from(serde_json::to_vec(&ready).expect("serialises")))
+}

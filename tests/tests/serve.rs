@@ -1,0 +1,186 @@
+//! `skyhost serve` from the minimal layout (no Kubernetes plugin), the
+//! client mode against it, and the server under bad input and load.
+
+use std::{
+    io::{Read, Write},
+    net::TcpStream,
+    time::{Duration, Instant},
+};
+
+use skyhost_e2e::{
+    Sandbox,
+    kube_api::{ClusterSpec, KubeApi, kubeconfig, node},
+};
+
+#[test]
+fn a_minimal_image_serves_the_clouds_and_explains_the_missing_kubernetes_plugin() {
+    let sb = Sandbox::new().use_layout(false);
+    let server = sb.serve(&[]);
+    let log = server.stderr.lock().unwrap().join("\n");
+    assert!(log.contains("skyhost serve: backend kubernetes: missing; install libskyhost_kubernetes.so"), "{log}");
+    assert!(log.contains("skyhost serve: backend aws: loaded (version 0.1.0"), "{log}");
+
+    let (status, head, body) = server.get("/healthz");
+    assert_eq!((status, body.as_str()), (200, "{\"status\":\"ok\"}"));
+    assert!(head.contains("skyhost-api-version: 1"), "{head}");
+
+    let (status, ready) = server.get_json("/readyz");
+    assert_eq!(status, 200);
+    assert_eq!(ready["ready"], true);
+    let k8s = ready["backends"].as_array().unwrap().iter().find(|b| b["name"] == "kubernetes").unwrap();
+    assert_eq!(k8s["status"], "missing");
+    assert!(k8s["hint"].as_str().unwrap().contains("libskyhost_kubernetes.so"));
+
+    let (status, plugins) = server.get_json("/v1/plugins");
+    assert_eq!(status, 200);
+    let aws = plugins["plugins"].as_array().unwrap().iter().find(|p| p["name"] == "aws").unwrap();
+    assert_eq!(aws["status"], "loaded");
+    assert!(aws["path"].as_str().unwrap().ends_with("layout/lib/skyhost/plugins/libskyhost_aws.so"), "{aws:#}");
+
+    let (status, gpus) = server.get_json("/v1/gpus");
+    assert_eq!(status, 200);
+    assert_eq!(gpus["schema_version"], 1);
+    assert_eq!(gpus["clusters"].as_array().unwrap().len(), 0);
+    assert!(gpus["common_gpus"].as_array().unwrap().iter().any(|g| g["name"] == "H100"));
+    let note = gpus["notes"].as_array().unwrap().iter().find(|n| n["kind"] == "skipped_backends").expect("a note");
+    assert_eq!(note["message"], "skipped kubernetes (not installed)");
+
+    let (status, err) = server.get_json("/v1/gpus?infra=k8s");
+    assert_eq!(status, 424);
+    assert_eq!(err["error"]["kind"], "backend_missing");
+    assert_eq!(err["error"]["backend"], "kubernetes");
+    assert!(err["error"]["message"].as_str().unwrap().contains("needs the Kubernetes backend, which is not installed"), "{err:#}");
+    assert!(err["error"]["hint"].as_str().unwrap().contains("libskyhost_kubernetes.so"), "{err:#}");
+
+    // The client needs no plugins at all, and prints what the local command prints.
+    let client = Sandbox::new().env("SKYHOST_SERVER", &server.url);
+    assert!(std::fs::read_dir(client.plugins()).unwrap().next().is_none());
+    for args in [&["show-gpus"][..], &["show-gpus", "H100:8"], &["show-gpus", "-a"], &["gpus", "list", "a100", "--all-regions"], &["show-gpus", "A100", "-o", "csv"]] {
+        let remote = client.run(args);
+        let local = sb.run(args);
+        remote.expect_code(0).expect_no_panic();
+        assert_eq!(remote.stdout, local.stdout, "{args:?}");
+        assert_eq!(remote.stderr, local.stderr, "{args:?}");
+    }
+    let nothing = client.run(["show-gpus", "NOSUCHGPU"]);
+    nothing.expect_code(4);
+    let remote = client.run(["show-gpus", "--infra", "k8s"]);
+    remote.expect_code(3);
+    assert!(remote.stderr.contains("needs the Kubernetes backend, which is not installed (from the server at"), "{}", remote.stderr);
+    assert!(remote.stderr.contains("help: install libskyhost_kubernetes.so"), "{}", remote.stderr);
+    let bad = client.run(["show-gpus", "A100", "-a"]);
+    bad.expect_code(2);
+    assert_eq!(server.terminate(), 0);
+}
+
+#[test]
+fn the_client_names_an_unreachable_or_foreign_server() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let client = Sandbox::new();
+    let run = client.run(["--server", &format!("http://127.0.0.1:{port}"), "show-gpus"]);
+    run.expect_code(1);
+    assert!(run.stderr.contains(&format!("error: cannot reach the skyhost server at http://127.0.0.1:{port}")), "{}", run.stderr);
+    assert!(run.stderr.contains("help: check the URL"), "{}", run.stderr);
+
+    // Something that is not a skyhost server (no API version header).
+    let files = skyhost_e2e::http_files::HttpFiles::start(client.path().to_path_buf());
+    let run = client.run(["--server", &files.url(), "show-gpus"]);
+    run.expect_code(1);
+    assert!(run.stderr.contains("speaks skyhost API version none (is it a skyhost server?); this client speaks 1"), "{}", run.stderr);
+}
+
+#[test]
+fn bad_requests_get_their_status_and_the_server_keeps_serving() {
+    let sb = Sandbox::new().use_layout(false);
+    sb.write_config("[serve]\nheader_timeout_secs = 1\n");
+    let server = sb.serve(&[]);
+    let addr = server.addr();
+    let expect = |path: &str, status: u16, kind: &str| {
+        let (s, json) = server.get_json(path);
+        assert_eq!(s, status, "{path}: {json}");
+        assert_eq!(json["error"]["kind"], kind, "{path}: {json}");
+    };
+    expect("/v2/nothing", 404, "not_found");
+    expect("/v1/gpus?name=A100:0", 400, "bad_request");
+    expect("/v1/gpus?all=maybe", 400, "bad_request");
+    expect("/v1/gpus?name=A100&name=H100", 400, "bad_request");
+    expect("/v1/gpus?infra=nosuchcloud", 400, "bad_request");
+    expect("/v1/gpus?name=%E0%A4%A", 400, "bad_request");
+    expect(&format!("/v1/gpus?name={}", "A".repeat(5000)), 414, "bad_request");
+    let (status, head, body) = skyhost_e2e::http_request(&addr, "DELETE /v1/gpus HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    assert_eq!(status, 405, "{body}");
+    assert!(head.contains("allow: get, head") && body.contains("method_not_allowed"), "{head}{body}");
+    // Headers too large for the server: refused, not a crash.
+    let huge = format!("GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\nConnection: close\r\n\r\n", "x".repeat(1 << 20));
+    let (status, _, _) = skyhost_e2e::http_request(&addr, &huge);
+    assert!(status == 431 || status == 0, "status {status}");
+
+    // A slow client that never finishes its request is cut off after the
+    // header timeout; meanwhile others are served.
+    let mut slow = TcpStream::connect(&addr).unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n").unwrap();
+    assert_eq!(server.get("/healthz").0, 200);
+    slow.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    let _ = slow.read_to_end(&mut buf);
+    assert!(started.elapsed() < Duration::from_secs(5), "the slow connection was closed by the server");
+
+    // A client that leaves in the middle of a large answer.
+    for _ in 0..5 {
+        let mut gone = TcpStream::connect(&addr).unwrap();
+        gone.write_all(b"GET /v1/gpus?all=true HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        drop(gone);
+    }
+
+    // A thousand connections at once.
+    let conns: Vec<TcpStream> = (0..1000)
+        .map(|_| {
+            let mut c = TcpStream::connect(&addr).unwrap();
+            c.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+            c
+        })
+        .collect();
+    let ok = conns
+        .into_iter()
+        .filter(|c| {
+            let mut c = c.try_clone().unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+            let mut s = String::new();
+            let _ = c.read_to_string(&mut s);
+            s.starts_with("HTTP/1.1 200")
+        })
+        .count();
+    assert_eq!(ok, 1000);
+    assert_eq!(server.get_json("/v1/gpus?name=H100").0, 200);
+    assert_eq!(server.terminate(), 0);
+}
+
+#[test]
+fn identical_requests_share_one_backend_call_and_shutdown_finishes_them() {
+    let api = KubeApi::start(ClusterSpec { nodes: vec![node("g").gpus("nvidia.com/gpu", 8).label("skypilot.co/accelerator", "h100").0], ..Default::default() });
+    api.set_faults(|f| f.delay = Some(Duration::from_millis(800)));
+    let sb = Sandbox::new().with_plugins(&["kubernetes"]);
+    let kc = sb.path().join("kubeconfig");
+    std::fs::write(&kc, kubeconfig(&[("lab", &api.url(), "t")], Some("lab"))).unwrap();
+    let sb = sb.env("KUBECONFIG", &kc);
+    let server = sb.serve(&[]);
+    let addr = server.addr();
+    let clients: Vec<_> = (0..20)
+        .map(|_| {
+            let addr = addr.clone();
+            std::thread::spawn(move || skyhost_e2e::http_request(&addr, "GET /v1/gpus?infra=k8s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // SIGTERM while the 20 requests wait on the slow cluster: they finish first.
+    let exit = server.terminate();
+    for c in clients {
+        let (status, _, body) = c.join().unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("\"free\":8"), "{body}");
+    }
+    assert_eq!(exit, 0);
+    let node_lists = api.requests().iter().filter(|r| r.starts_with("NodeList")).count();
+    assert_eq!(node_lists, 1, "one backend call for twenty identical requests");
+}
