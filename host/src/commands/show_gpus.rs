@@ -80,6 +80,7 @@ pub fn found_anything(report: &GpuReport) -> bool {
 
 fn usage(invoked_as: &str, message: String) -> u8 {
     let mut cmd = Cli::command();
+    cmd.build();
     let sub = invoked_as.split(' ').fold(&mut cmd, |c, name| c.find_subcommand_mut(name).expect("known subcommand"));
     let _ = sub.error(clap::error::ErrorKind::ValueValidation, message).print();
     exit::USAGE

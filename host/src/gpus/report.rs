@@ -286,9 +286,11 @@ pub fn cluster_totals(clusters: &[Cluster]) -> Vec<GpuTotal> {
 }
 
 /// Up to three existing names that look like `wanted`: names containing it
-/// or contained in it (ignoring case and punctuation) first, then by edit similarity.
+/// or contained in it (ignoring case and punctuation) first, then by
+/// Jaro-Winkler similarity, which suits short names with a typo (`A1OO`).
 pub fn suggestions<'a>(wanted: &str, names: impl Iterator<Item = &'a str>) -> Vec<String> {
-    let norm = |s: &str| s.chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_ascii_lowercase();
+    // Case, punctuation and the letter O typed for a zero do not count.
+    let norm = |s: &str| s.chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_ascii_lowercase().replace('o', "0");
     let w = norm(wanted);
     let mut scored: Vec<(f64, String)> = names
         .map(|n| {
@@ -296,11 +298,11 @@ pub fn suggestions<'a>(wanted: &str, names: impl Iterator<Item = &'a str>) -> Ve
             let score = if !w.is_empty() && (m.contains(&w) || w.contains(&m)) {
                 1.0 + 1.0 / (1.0 + (m.len() as f64 - w.len() as f64).abs())
             } else {
-                strsim::normalized_damerau_levenshtein(&w, &m)
+                strsim::jaro_winkler(&w, &m)
             };
             (score, n.to_string())
         })
-        .filter(|(s, _)| *s >= 0.6)
+        .filter(|(s, _)| *s >= 0.8)
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
     scored.dedup_by(|a, b| a.1 == b.1);
