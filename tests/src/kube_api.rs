@@ -160,16 +160,35 @@ impl KubeApi {
             faults: Mutex::default(),
             requests: Mutex::default(),
         });
+        let mut api = Self { addr: ([127, 0, 0, 1], 0).into(), shared, runtime: Some(runtime) };
+        api.addr = api.also_listen();
+        api
+    }
+
+    /// Serves the same cluster on one more loopback port (another "context"
+    /// of the same size, without a second copy of the data).
+    pub fn also_listen(&self) -> SocketAddr {
+        let json = |body: &'static str| ([(header::CONTENT_TYPE, "application/json")], body);
+        // Discovery, so that kubectl can be pointed at the double too.
         let app = Router::new()
+            .route("/api", get(move || async move { json(r#"{"kind":"APIVersions","versions":["v1"],"serverAddressByClientCIDRs":[{"clientCIDR":"0.0.0.0/0","serverAddress":"127.0.0.1"}]}"#) }))
+            .route("/apis", get(move || async move { json(r#"{"kind":"APIGroupList","apiVersion":"v1","groups":[]}"#) }))
+            .route(
+                "/api/v1",
+                get(move || async move {
+                    json(r#"{"kind":"APIResourceList","groupVersion":"v1","resources":[{"name":"nodes","singularName":"node","namespaced":false,"kind":"Node","verbs":["get","list"],"shortNames":["no"]},{"name":"pods","singularName":"pod","namespaced":true,"kind":"Pod","verbs":["get","list"],"shortNames":["po"]}]}"#)
+                }),
+            )
             .route("/api/v1/nodes", get(|st, h, q| list("NodeList", st, h, q)))
             .route("/api/v1/pods", get(|st, h, q| list("PodList", st, h, q)))
-            .with_state(shared.clone());
+            .with_state(self.shared.clone());
+        let runtime = self.runtime.as_ref().expect("running");
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
         let addr = listener.local_addr().expect("addr");
         runtime.spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Self { addr, shared, runtime: Some(runtime) }
+        addr
     }
 
     /// `http://127.0.0.1:PORT`.

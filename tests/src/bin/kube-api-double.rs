@@ -1,0 +1,28 @@
+//! Serves a generated cluster from the Kubernetes API double, for the
+//! benchmark: `kube-api-double NODES PODS_PER_NODE CONTEXTS KUBECONFIG`.
+//! Writes a kubeconfig with CONTEXTS contexts (ctx-0 ...), each a port of its
+//! own over the same data, prints `ready`, and serves until stdin closes.
+
+use std::io::Read;
+
+use skyhost_e2e::kube_api::{KubeApi, generated, kubeconfig};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [nodes, pods, contexts, path] = args.as_slice() else {
+        eprintln!("usage: kube-api-double NODES PODS_PER_NODE CONTEXTS KUBECONFIG");
+        std::process::exit(2);
+    };
+    let (nodes, pods, contexts): (usize, usize, usize) =
+        (nodes.parse().expect("NODES"), pods.parse().expect("PODS_PER_NODE"), contexts.parse().expect("CONTEXTS"));
+    let api = KubeApi::start(generated(nodes, pods));
+    let mut urls = vec![api.url()];
+    for _ in 1..contexts {
+        urls.push(format!("http://{}", api.also_listen()));
+    }
+    let names: Vec<String> = (0..contexts).map(|i| format!("ctx-{i}")).collect();
+    let entries: Vec<(&str, &str, &str)> = names.iter().zip(&urls).map(|(n, u)| (n.as_str(), u.as_str(), "bench")).collect();
+    std::fs::write(path, kubeconfig(&entries, Some("ctx-0"))).expect("write kubeconfig");
+    println!("ready");
+    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+}
