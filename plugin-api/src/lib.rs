@@ -63,7 +63,8 @@
 //!
 //! * 1.0: `describe` and `call`; methods `gpus.query` and `clusters.gpus`.
 //! * 1.1: methods `check` and `catalog.stats`; [`PluginInfo::catalog`] tells the
-//!   host which SkyPilot catalog file a backend reads.
+//!   host which SkyPilot catalog file a backend reads; [`PluginInfo::backends`]
+//!   lets one plugin file serve several backends, called as `<backend>/<method>`.
 
 pub mod abi;
 pub mod protocol;

@@ -55,6 +55,29 @@ pub struct PluginInfo {
     /// The SkyPilot catalog file this backend reads, if any. (since 1.1)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub catalog: Option<CatalogSpec>,
+    /// When not empty, the plugin serves these backends and `name` names the
+    /// file only. The host calls a member's methods as `<backend>/<method>`. (since 1.1)
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backends: Vec<BackendInfo>,
+}
+
+/// One backend of a plugin that serves several.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BackendInfo {
+    /// Backend name.
+    pub name: String,
+    /// Name for people.
+    pub display_name: String,
+    /// One line on what the backend does.
+    pub description: String,
+    /// See [`capability`].
+    pub capabilities: Vec<String>,
+    /// See [`method`], called as `<name>/<method>`.
+    pub methods: Vec<String>,
+    /// The catalog file this backend reads, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<CatalogSpec>,
 }
 
 /// Which SkyPilot-format catalog a backend reads. The host finds the file

@@ -46,6 +46,18 @@ pub struct Description {
     pub methods: Vec<String>,
     /// The catalog file the backend reads, if any.
     pub catalog: Option<crate::CatalogSpec>,
+    /// For a plugin that serves several backends: each of them. `call` then
+    /// receives methods as `<backend>/<method>` (see [`split_method`]).
+    pub backends: Vec<crate::BackendInfo>,
+}
+
+/// Splits `<backend>/<method>` (a call to one backend of a plugin that serves
+/// several) into its parts; a plain method has no backend.
+pub fn split_method(method: &str) -> (Option<&str>, &str) {
+    match method.split_once('/') {
+        Some((backend, m)) => (Some(backend), m),
+        None => (None, method),
+    }
 }
 
 /// Parses `request` as `Req`, runs `f`, and serialises its answer.
@@ -166,6 +178,7 @@ pub fn __describe<B: Backend>(slot: &OnceLock<B>, plugin_version: &str) -> RStri
             methods: d.methods,
             build: build_info(),
             catalog: d.catalog,
+            backends: d.backends,
         })
     });
     match result {

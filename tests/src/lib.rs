@@ -40,9 +40,17 @@ pub fn shared_catalogs() -> Option<PathBuf> {
     p.join("aws/vms.csv").is_file().then_some(p)
 }
 
-/// A first-party plugin file.
+/// The small clouds, served by one plugin file (`libskyhost_neoclouds.so`).
+pub const NEOCLOUDS: [&str; 7] = ["vast", "nebius", "hyperbolic", "seeweb", "yotta", "mithril", "verda"];
+
+/// The file stem of the plugin serving backend `name`.
+pub fn plugin_file(name: &str) -> &str {
+    if NEOCLOUDS.contains(&name) { "neoclouds" } else { name }
+}
+
+/// The first-party plugin file serving backend `name`.
 pub fn plugin(name: &str) -> PathBuf {
-    artifact(&format!("libskyhost_{name}.so"))
+    artifact(&format!("libskyhost_{}.so", plugin_file(name)))
 }
 
 /// A fixture library (`libfixture_<name>.so`).
@@ -103,7 +111,7 @@ impl Sandbox {
         let plugins = root.join("lib/skyhost/plugins");
         let names = CLOUDS.iter().copied().chain(with_kubernetes.then_some("kubernetes"));
         for name in names {
-            self.link_plugin_into(&plugins, name, &plugin(name));
+            self.link_plugin_into(&plugins, plugin_file(name), &plugin(name));
         }
         self.bin = bin;
         self.plugin_path = false;
@@ -129,10 +137,10 @@ impl Sandbox {
         dest
     }
 
-    /// Makes first-party plugins `names` available.
+    /// Makes the plugins serving backends `names` available.
     pub fn with_plugins(self, names: &[&str]) -> Self {
         for n in names {
-            self.link_plugin_into(&self.plugins(), n, &plugin(n));
+            self.link_plugin_into(&self.plugins(), plugin_file(n), &plugin(n));
         }
         self
     }

@@ -105,7 +105,7 @@ fn the_loader_detail_is_shown_only_with_verbose() {
 #[test]
 fn unreadable_files_are_reported() {
     let sb = Sandbox::new().with_plugins(&["aws"]);
-    let p = sb.write_plugin_file("secret", &std::fs::read(plugin("vast")).unwrap(), 0o000);
+    let p = sb.write_plugin_file("secret", &std::fs::read(plugin("azure")).unwrap(), 0o000);
     let run = sb.run(["plugins", "-o", "json"]);
     run.expect_code(0);
     let json = run.json();
@@ -306,4 +306,75 @@ fn a_bad_config_file_is_a_usage_error_naming_the_file() {
     let missing = sb.run(["--config", "/no/such/config.toml", "plugins"]);
     missing.expect_code(2);
     assert!(missing.stderr.contains("config file /no/such/config.toml: cannot read it"), "{}", missing.stderr);
+}
+
+#[test]
+fn a_file_that_changes_after_a_good_load_is_fully_checked_again() {
+    let sb = Sandbox::new();
+    let path = sb.plugins().join("libskyhost_swap.so");
+    std::fs::copy(fixture("echo"), &path).unwrap();
+    let first = sb.run(["plugins", "-o", "json"]);
+    assert_eq!(entry(&first.json(), "swap")["status"], "loaded");
+    let memory = std::fs::read_to_string(sb.path().join("cache/skyhost/verified-plugins")).unwrap();
+    assert!(memory.contains(path.to_str().unwrap()), "the good load is remembered: {memory}");
+    // Remembered: still loads, and answers.
+    let again = sb.run(["plugins", "-o", "json"]);
+    assert_eq!(entry(&again.json(), "swap")["status"], "loaded");
+
+    // Overwritten in place (same inode) with a plugin of another layout.
+    std::fs::copy(fixture("layoutchanged"), &path).unwrap();
+    let changed = sb.run(["plugins", "-o", "json"]);
+    let json = changed.json();
+    let e = entry(&json, "swap");
+    assert_eq!(e["status"], "incompatible", "{e:#}");
+    assert!(e["reason"].as_str().unwrap().contains("interface layout differs"), "{e:#}");
+}
+
+#[test]
+fn one_file_serving_several_backends_follows_the_same_rules() {
+    let sb = Sandbox::new().with_plugins(&["vast"]);
+    let json = sb.run(["plugins", "-o", "json"]).json();
+    for cloud in skyhost_e2e::NEOCLOUDS {
+        let e = entry(&json, cloud);
+        assert_eq!(e["status"], "loaded", "{e:#}");
+        assert!(e["path"].as_str().unwrap().ends_with("libskyhost_neoclouds.so"));
+        assert_eq!(e["info"]["name"], cloud);
+    }
+    // Switching some of them off leaves the others; they answer for themselves.
+    let run = sb.run(["--disable", "vast,nebius", "show-gpus", "H100", "-o", "json"]);
+    let json = run.json();
+    let clouds: Vec<&str> = json["offerings"][0]["rows"].as_array().unwrap().iter().map(|r| r["backend"].as_str().unwrap()).collect();
+    assert!(clouds.contains(&"hyperbolic") && !clouds.contains(&"vast") && !clouds.contains(&"nebius"), "{clouds:?}");
+
+    // All of them off (or the file's own name): the file is never opened.
+    std::fs::remove_file(sb.plugins().join("libskyhost_neoclouds.so")).unwrap();
+    let fifo = std::ffi::CString::new(sb.plugins().join("libskyhost_neoclouds.so").to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo reads a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    for switch in ["neoclouds", "vast,nebius,hyperbolic,seeweb,yotta,mithril,verda"] {
+        let run = skyhost_e2e::Run::from(
+            run_with_timeout(sb.command(["--disable", switch, "plugins", "-o", "json"]), std::time::Duration::from_secs(30)).expect("no hang"),
+        );
+        let json = run.json();
+        for cloud in skyhost_e2e::NEOCLOUDS {
+            assert_eq!(entry(&json, cloud)["status"], "disabled", "{switch}: {cloud}");
+        }
+    }
+
+    // Missing: each backend says which file to install.
+    let missing = Sandbox::new().run(["plugins", "-o", "json"]).json();
+    let e = entry(&missing, "yotta");
+    assert_eq!(e["status"], "missing");
+    assert!(e["hint"].as_str().unwrap().contains("install libskyhost_neoclouds.so (it serves vast, nebius, hyperbolic, seeweb, yotta, mithril, verda)"), "{e:#}");
+
+    // A standalone file earlier on the path wins over the bundle's member.
+    let sb = Sandbox::new().with_plugins(&["vast"]);
+    let first = sb.path().join("first");
+    std::fs::create_dir_all(&first).unwrap();
+    std::fs::copy(fixture("echo"), first.join("libskyhost_vast.so")).unwrap();
+    let run = sb.run(["--plugin-dir", first.to_str().unwrap(), "plugins", "-o", "json"]);
+    let json = run.json();
+    assert_eq!(entry(&json, "vast")["path"], first.join("libskyhost_vast.so").to_str().unwrap());
+    assert_eq!(entry(&json, "nebius")["status"], "loaded");
+    assert!(json["plugins"].as_array().unwrap().iter().any(|p| p["name"] == "vast" && p["status"] == "shadowed"));
 }

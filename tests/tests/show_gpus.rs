@@ -14,7 +14,10 @@ fn quirks() -> std::path::PathBuf {
 }
 
 fn clouds() -> Sandbox {
-    Sandbox::new().with_plugins(&["aws", "gcp", "azure", "lambda", "vast", "verda", "yotta"]).env("SKYHOST_CATALOG_DIR", quirks())
+    Sandbox::new()
+        .with_plugins(&["aws", "gcp", "azure", "lambda", "vast", "verda", "yotta"])
+        .env("SKYHOST_CATALOG_DIR", quirks())
+        .env("SKYHOST_DISABLE", "nebius,hyperbolic,seeweb,mithril")
 }
 
 #[test]

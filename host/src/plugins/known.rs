@@ -13,34 +13,46 @@ pub enum BackendKind {
 /// A first-party backend.
 #[derive(Debug)]
 pub struct KnownBackend {
-    /// Backend name (`libskyhost_<name>.so`).
+    /// Backend name.
     pub name: &'static str,
     /// Name for people, as SkyPilot shows it.
     pub display_name: &'static str,
     /// Clusters or catalog.
     pub kind: BackendKind,
+    /// The plugin file that serves it: `libskyhost_<file>.so`.
+    pub file: &'static str,
 }
 
 const fn cloud(name: &'static str, display_name: &'static str) -> KnownBackend {
-    KnownBackend { name, display_name, kind: BackendKind::Catalog }
+    KnownBackend { name, display_name, kind: BackendKind::Catalog, file: name }
+}
+
+/// A small cloud, served by the `neoclouds` plugin.
+const fn neocloud(name: &'static str, display_name: &'static str) -> KnownBackend {
+    KnownBackend { name, display_name, kind: BackendKind::Catalog, file: "neoclouds" }
 }
 
 /// Kubernetes first, then the clouds in SkyPilot's `ALL_CLOUDS` order, which
 /// is also the order in which their accelerators first appear in `-a`.
 pub const KNOWN_BACKENDS: &[KnownBackend] = &[
-    KnownBackend { name: "kubernetes", display_name: "Kubernetes", kind: BackendKind::Clusters },
+    KnownBackend { name: "kubernetes", display_name: "Kubernetes", kind: BackendKind::Clusters, file: "kubernetes" },
     cloud("aws", "AWS"),
     cloud("azure", "Azure"),
     cloud("gcp", "GCP"),
     cloud("lambda", "Lambda"),
-    cloud("vast", "Vast"),
-    cloud("nebius", "Nebius"),
-    cloud("hyperbolic", "Hyperbolic"),
-    cloud("seeweb", "Seeweb"),
-    cloud("yotta", "Yotta"),
-    cloud("mithril", "Mithril"),
-    cloud("verda", "Verda"),
+    neocloud("vast", "Vast"),
+    neocloud("nebius", "Nebius"),
+    neocloud("hyperbolic", "Hyperbolic"),
+    neocloud("seeweb", "Seeweb"),
+    neocloud("yotta", "Yotta"),
+    neocloud("mithril", "Mithril"),
+    neocloud("verda", "Verda"),
 ];
+
+/// The first-party backends a plugin file (`libskyhost_<file>.so`) serves.
+pub fn served_by(file: &str) -> Vec<&'static KnownBackend> {
+    KNOWN_BACKENDS.iter().filter(|k| k.file == file).collect()
+}
 
 /// Looks a backend up by name.
 pub fn known(name: &str) -> Option<&'static KnownBackend> {
@@ -53,22 +65,31 @@ pub fn order_key(name: &str) -> (usize, String) {
     (pos, name.to_string())
 }
 
+/// The file stem of the plugin that serves backend `name`.
+pub fn file_of(name: &str) -> &str {
+    known(name).map_or(name, |k| k.file)
+}
+
 /// The file a backend's plugin is called.
 pub fn file_name(name: &str) -> String {
-    format!("libskyhost_{name}.so")
+    format!("libskyhost_{}.so", file_of(name))
 }
 
 /// How to install a backend, for `help:` lines.
 pub fn install_hint(name: &str) -> String {
     let file = file_name(name);
     let dest = "~/.local/share/skyhost/plugins/";
-    if known(name).is_some() {
-        format!(
-            "install {file} into {dest} (or any directory on the plugin path): take it from \
-             lib/skyhost/plugins/ of the skyhost release archive, or build it with \
-             `cargo build --release -p skyhost-{name}` and copy target/release/{file}"
-        )
+    let Some(k) = known(name) else { return format!("install {file} into {dest} (or any directory on the plugin path)") };
+    let serves = served_by(k.file);
+    let also = if serves.len() > 1 {
+        format!(" (it serves {})", serves.iter().map(|k| k.name).collect::<Vec<_>>().join(", "))
     } else {
-        format!("install {file} into {dest} (or any directory on the plugin path)")
-    }
+        String::new()
+    };
+    format!(
+        "install {file}{also} into {dest} (or any directory on the plugin path): take it from \
+         lib/skyhost/plugins/ of the skyhost release archive, or build it with \
+         `cargo build --release -p skyhost-{}` and copy target/release/{file}",
+        k.file
+    )
 }

@@ -6,6 +6,7 @@ pub mod known;
 pub mod loader;
 pub mod preflight;
 pub mod search_path;
+pub mod verified;
 
 use std::{
     collections::BTreeMap,
@@ -140,9 +141,12 @@ pub struct Backend {
     pub name: String,
     /// The plugin file.
     pub path: PathBuf,
-    /// What the plugin says about itself.
+    /// What the plugin says about this backend.
     pub info: PluginInfo,
     module: BackendModuleRef,
+    /// Set for one backend of a plugin that serves several: methods are
+    /// called as `<backend>/<method>`.
+    member: bool,
 }
 
 impl std::fmt::Debug for Backend {
@@ -185,6 +189,13 @@ impl Backend {
 
     /// Calls `method` with a JSON request and returns the JSON response.
     pub fn call_raw(&self, method: &str, request: &str) -> Result<String, PluginError> {
+        let qualified;
+        let method = if self.member {
+            qualified = format!("{}/{method}", self.name);
+            qualified.as_str()
+        } else {
+            method
+        };
         match (self.module.call())(method.into(), request.into()).into_result() {
             Ok(text) => Ok(text.into_string()),
             Err(text) => Err(serde_json::from_str(&text).unwrap_or_else(|_| PluginError::new(ErrorKind::Other, text.into_string()))),
@@ -199,6 +210,8 @@ pub struct LoadOptions {
     pub search_path: Vec<SearchDir>,
     /// Backends switched off, with what switched each off.
     pub disabled: BTreeMap<String, Vec<DisabledBy>>,
+    /// Where to remember plugin files that passed the layout check.
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// Every backend the host knows of after startup.
@@ -221,86 +234,96 @@ impl PluginSet {
     /// Scans the search path and loads every plugin found that is not
     /// disabled or shadowed. Never fails: every problem becomes an entry.
     ///
-    /// Loading is a two-stage pipeline: this thread checks each file and maps
-    /// it (`dlopen` serialises on the loader lock anyway) while a worker runs
-    /// abi_stable's version and layout checks, the plugin's constructor and
-    /// `describe` for the files mapped so far.
+    /// A file serves one backend, named by the file, or several (a
+    /// first-party bundle known by its file name, or any plugin that lists
+    /// `backends`). The first file on the path to serve a backend name wins;
+    /// a file is opened only when some backend it serves is wanted.
     pub fn load(options: LoadOptions) -> Self {
         let started = Instant::now();
         let mut set = PluginSet { search_path: options.search_path, ..Default::default() };
+        let verified = verified::Verified::load(options.cache_dir.clone());
+        let disabled = |backend: &str, file: &str| options.disabled.get(backend).or_else(|| options.disabled.get(file)).cloned();
         let mut entries: Vec<Entry> = Vec::new();
-        let (to_worker, worker_inbox) = std::sync::mpsc::channel::<Opened>();
-        let initialised = std::thread::scope(|scope| {
-            let worker = scope.spawn(move || worker_inbox.into_iter().map(Opened::init).collect::<Vec<_>>());
-            for dir in &set.search_path {
-                let candidates = match search_path::scan(&dir.path) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        if dir.origin.is_explicit() {
-                            set.path_warnings.push(format!(
-                                "plugin directory {} (from {}) cannot be read: {}",
-                                dir.path.display(),
-                                dir.origin.label(),
-                                io_reason(&e)
-                            ));
+        for dir in set.search_path.clone() {
+            let candidates = match search_path::scan(&dir.path) {
+                Ok(c) => c,
+                Err(e) => {
+                    if dir.origin.is_explicit() {
+                        set.path_warnings.push(format!(
+                            "plugin directory {} (from {}) cannot be read: {}",
+                            dir.path.display(),
+                            dir.origin.label(),
+                            io_reason(&e)
+                        ));
+                    }
+                    continue;
+                }
+            };
+            for c in candidates {
+                let served: Vec<String> = match known::served_by(&c.name).as_slice() {
+                    [] => vec![c.name.clone()],
+                    many => many.iter().map(|k| k.name.to_string()).collect(),
+                };
+                let claimed_by = |name: &str, entries: &[Entry]| {
+                    entries.iter().find(|e| e.name == name && e.status != Status::Shadowed).and_then(|e| e.path.clone())
+                };
+                let wanted: Vec<&String> =
+                    served.iter().filter(|n| claimed_by(n, &entries).is_none() && disabled(n, &c.name).is_none()).collect();
+                if wanted.is_empty() {
+                    for name in &served {
+                        entries.push(match claimed_by(name, &entries) {
+                            Some(winner) => shadowed_entry(name, &c.path, &winner),
+                            None => disabled_entry(name, Some(c.path.clone()), &disabled(name, &c.name).unwrap_or_default()),
+                        });
+                    }
+                    continue;
+                }
+                let file_started = Instant::now();
+                let loaded = preflight::check(&c.path)
+                    .map_err(|e| loader::LoadFailure { incompatible: false, reason: e.to_string(), hint: e.hint(&c.path), detail: String::new() })
+                    .and_then(|meta| {
+                        let header = loader::open(&c.path)?;
+                        let known_good = verified.contains(&meta, &c.path);
+                        let l = loader::init(header, &c.path, &c.name, known_good)?;
+                        if !known_good {
+                            verified.record(&meta, &c.path);
+                        }
+                        Ok(l)
+                    });
+                let ms = Some(file_started.elapsed().as_secs_f64() * 1e3);
+                let l = match loaded {
+                    Ok(l) => l,
+                    Err(f) => {
+                        for name in &served {
+                            let mut e = Entry::new(name, Status::Broken, Some(c.path.clone()));
+                            e.fail(f.clone());
+                            e.load_ms = ms;
+                            entries.push(e);
                         }
                         continue;
                     }
                 };
-                for c in candidates {
-                    if let Some(winner) = entries.iter().find(|e| e.name == c.name && e.status != Status::Shadowed) {
-                        let mut e = Entry::new(&c.name, Status::Shadowed, Some(c.path));
-                        e.reason = Some(format!(
-                            "shadowed by {}",
-                            winner.path.as_deref().map(|p| p.display().to_string()).unwrap_or_default()
-                        ));
-                        e.hint = Some("remove one of the two files, or reorder the plugin path".into());
+                for (name, info) in members(&l.info) {
+                    if let Some(winner) = claimed_by(&name, &entries) {
+                        entries.push(shadowed_entry(&name, &c.path, &winner));
+                    } else if let Some(by) = disabled(&name, &c.name) {
+                        entries.push(disabled_entry(&name, Some(c.path.clone()), &by));
+                    } else {
+                        let mut e = Entry::new(&name, Status::Loaded, Some(c.path.clone()));
+                        e.info = Some(info.clone());
+                        e.load_ms = ms;
                         entries.push(e);
-                        continue;
+                        let member = !l.info.backends.is_empty();
+                        set.loaded.push(Arc::new(Backend { name, path: c.path.clone(), info, module: l.module, member }));
                     }
-                    if let Some(by) = options.disabled.get(&c.name) {
-                        entries.push(disabled_entry(&c.name, Some(c.path), by));
-                        continue;
-                    }
-                    let started = Instant::now();
-                    let mut entry = Entry::new(&c.name, Status::Broken, Some(c.path.clone()));
-                    match preflight::check(&c.path).map_err(|e| (e.to_string(), e.hint(&c.path))) {
-                        Err((reason, hint)) => {
-                            entry.reason = Some(reason);
-                            entry.hint = Some(hint);
-                        }
-                        Ok(()) => match loader::open(&c.path) {
-                            Ok(header) => {
-                                let job = Opened { index: entries.len(), name: c.name.clone(), path: c.path.clone(), header, started };
-                                let _ = to_worker.send(job);
-                            }
-                            Err(f) => entry.fail(f),
-                        },
-                    }
-                    entry.load_ms = Some(started.elapsed().as_secs_f64() * 1e3);
-                    entries.push(entry);
                 }
-            }
-            drop(to_worker);
-            worker.join().unwrap_or_default()
-        });
-        for (i, result, ms) in initialised {
-            let entry = &mut entries[i];
-            entry.load_ms = Some(ms);
-            match result {
-                Ok(l) => {
-                    entry.status = Status::Loaded;
-                    entry.info = Some(l.info.clone());
-                    let path = entry.path.clone().unwrap_or_default();
-                    set.loaded.push(Arc::new(Backend { name: entry.name.clone(), path, info: l.info, module: l.module }));
-                }
-                Err(f) => entry.fail(f),
             }
         }
+        verified.save();
         for k in KNOWN_BACKENDS {
             if !entries.iter().any(|e| e.name == k.name) {
-                entries.push(match options.disabled.get(k.name) {
-                    Some(by) => disabled_entry(k.name, None, by),
+                entries.push(match disabled(k.name, k.file) {
+                    Some(by) => disabled_entry(k.name, None, &by),
                     None => {
                         let mut e = Entry::new(k.name, Status::Missing, None);
                         e.reason = Some(format!("{} is not on the plugin path", known::file_name(k.name)));
@@ -349,20 +372,34 @@ fn disabled_entry(name: &str, path: Option<PathBuf>, by: &[DisabledBy]) -> Entry
     e
 }
 
-/// A mapped plugin waiting for its checks and constructor.
-struct Opened {
-    index: usize,
-    name: String,
-    path: PathBuf,
-    header: &'static abi_stable::library::LibHeader,
-    started: Instant,
+fn shadowed_entry(name: &str, path: &std::path::Path, winner: &std::path::Path) -> Entry {
+    let mut e = Entry::new(name, Status::Shadowed, Some(path.to_path_buf()));
+    e.reason = Some(format!("shadowed by {}", winner.display()));
+    e.hint = Some("remove one of the two files, or reorder the plugin path".into());
+    e
 }
 
-impl Opened {
-    fn init(self) -> (usize, Result<loader::Loaded, loader::LoadFailure>, f64) {
-        let result = loader::init(self.header, &self.path, &self.name);
-        (self.index, result, self.started.elapsed().as_secs_f64() * 1e3)
+/// The backends a loaded plugin serves, each with its own description.
+fn members(info: &PluginInfo) -> Vec<(String, PluginInfo)> {
+    if info.backends.is_empty() {
+        return vec![(info.name.clone(), info.clone())];
     }
+    info.backends
+        .iter()
+        .map(|b| {
+            let member = PluginInfo {
+                name: b.name.clone(),
+                display_name: b.display_name.clone(),
+                description: b.description.clone(),
+                capabilities: b.capabilities.clone(),
+                methods: b.methods.clone(),
+                catalog: b.catalog.clone(),
+                backends: Vec::new(),
+                ..info.clone()
+            };
+            (b.name.clone(), member)
+        })
+        .collect()
 }
 
 impl Entry {

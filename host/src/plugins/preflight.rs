@@ -62,8 +62,8 @@ const HOST_MACHINE: u16 = 183;
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 const HOST_MACHINE: u16 = 0;
 
-/// Checks `path`; see the module docs.
-pub fn check(path: &Path) -> Result<(), PreflightError> {
+/// Checks `path`; see the module docs. Returns the metadata of the file checked.
+pub fn check(path: &Path) -> Result<std::fs::Metadata, PreflightError> {
     let meta = std::fs::metadata(path).map_err(|e| PreflightError::Unreadable(e.to_string()))?;
     if !meta.is_file() {
         return Err(PreflightError::NotAFile(file_kind(&meta)));
@@ -83,7 +83,8 @@ pub fn check(path: &Path) -> Result<(), PreflightError> {
     if !meta.is_file() {
         return Err(PreflightError::NotAFile(file_kind(&meta)));
     }
-    check_elf(&mut file, meta.size())
+    check_elf(&mut file, meta.size())?;
+    Ok(meta)
 }
 
 fn file_kind(meta: &std::fs::Metadata) -> &'static str {
@@ -205,20 +206,20 @@ mod tests {
     #[test]
     fn world_writable_is_refused() {
         let f = temp_file(b"anything", 0o666);
-        assert_eq!(check(f.path()), Err(PreflightError::WorldWritable(0o666)));
+        assert_eq!(check(f.path()).err(), Some(PreflightError::WorldWritable(0o666)));
     }
 
     #[test]
     fn directory_is_not_a_file() {
         let d = tempfile::tempdir().unwrap();
-        assert_eq!(check(d.path()), Err(PreflightError::NotAFile("directory")));
+        assert_eq!(check(d.path()).err(), Some(PreflightError::NotAFile("directory")));
     }
 
     #[test]
     fn truncated_image_is_caught() {
         let image = own_image();
         let f = temp_file(&image[..image.len() / 2], 0o644);
-        assert!(matches!(check(f.path()), Err(PreflightError::Truncated(_))), "{:?}", check(f.path()));
+        assert!(matches!(check(f.path()), Err(PreflightError::Truncated(_))), "{:?}", check(f.path()).err());
     }
 
     #[test]

@@ -9,9 +9,9 @@ use std::{
 };
 
 use skyhost_plugin_api::{
-    Backend, CatalogSpec, CatalogStats, CatalogStatsRequest, CheckItem, CheckReport, CheckRequest, Description,
-    ErrorKind, GpuQuery, GpuQueryResponse, PluginError, capability, method,
-    sdk::{json_call, unknown_method},
+    Backend, BackendInfo, CatalogSpec, CatalogStats, CatalogStatsRequest, CheckItem, CheckReport, CheckRequest,
+    Description, ErrorKind, GpuQuery, GpuQueryResponse, PluginError, capability, method,
+    sdk::{json_call, split_method, unknown_method},
 };
 
 use crate::{
@@ -167,9 +167,10 @@ impl CloudBackend {
     }
 }
 
-impl Backend for CloudBackend {
-    fn describe(&self) -> Description {
-        Description {
+impl CloudBackend {
+    /// What the backend says about itself.
+    pub fn info(&self) -> BackendInfo {
+        BackendInfo {
             name: self.spec.name.into(),
             display_name: self.spec.display_name.into(),
             description: self.spec.description.into(),
@@ -183,12 +184,68 @@ impl Backend for CloudBackend {
         }
     }
 
-    fn call(&self, m: &str, request: &str) -> Result<String, PluginError> {
+    /// Answers one call.
+    pub fn answer(&self, m: &str, request: &str) -> Result<String, PluginError> {
         match m {
             method::GPU_QUERY => json_call(request, |q| self.query(q)),
             method::CATALOG_STATS => json_call(request, |r| self.stats(r)),
             method::CHECK => json_call(request, |r| Ok(self.check(r))),
             other => Err(unknown_method(other)),
+        }
+    }
+}
+
+impl Backend for CloudBackend {
+    fn describe(&self) -> Description {
+        let i = self.info();
+        Description {
+            name: i.name,
+            display_name: i.display_name,
+            description: i.description,
+            capabilities: i.capabilities,
+            methods: i.methods,
+            catalog: i.catalog,
+            backends: Vec::new(),
+        }
+    }
+
+    fn call(&self, m: &str, request: &str) -> Result<String, PluginError> {
+        self.answer(m, request)
+    }
+}
+
+/// Several clouds in one plugin file: each a backend of its own, called as
+/// `<cloud>/<method>`. One file maps faster than several, and small clouds
+/// have no reason to be installed one by one.
+pub struct CloudBundle {
+    name: &'static str,
+    description: &'static str,
+    clouds: Vec<CloudBackend>,
+}
+
+impl CloudBundle {
+    /// A bundle called `name` (its file is `libskyhost_<name>.so`).
+    pub fn new(name: &'static str, description: &'static str, specs: &'static [CloudSpec]) -> Self {
+        Self { name, description, clouds: specs.iter().map(CloudBackend::new).collect() }
+    }
+}
+
+impl Backend for CloudBundle {
+    fn describe(&self) -> Description {
+        Description {
+            name: self.name.into(),
+            display_name: self.name.into(),
+            description: self.description.into(),
+            backends: self.clouds.iter().map(CloudBackend::info).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn call(&self, m: &str, request: &str) -> Result<String, PluginError> {
+        let (cloud, method) = split_method(m);
+        match self.clouds.iter().find(|c| Some(c.spec.name) == cloud) {
+            Some(c) => c.answer(method, request),
+            None => Err(unknown_method(m)),
         }
     }
 }
@@ -204,5 +261,20 @@ macro_rules! cloud_plugin {
         }
 
         $crate::skyhost_plugin_api::export_backend!($crate::CloudBackend, new_cloud_backend);
+    };
+}
+
+/// Makes the crate a plugin serving several clouds:
+/// `cloud_bundle_plugin!("name", "description", [CloudSpec { .. }, ..]);`
+#[macro_export]
+macro_rules! cloud_bundle_plugin {
+    ($name:literal, $description:literal, [$($spec:expr),+ $(,)?]) => {
+        static CLOUD_SPECS: &[$crate::CloudSpec] = &[$($spec),+];
+
+        fn new_cloud_bundle() -> ::core::result::Result<$crate::CloudBundle, ::std::string::String> {
+            ::core::result::Result::Ok($crate::CloudBundle::new($name, $description, CLOUD_SPECS))
+        }
+
+        $crate::skyhost_plugin_api::export_backend!($crate::CloudBundle, new_cloud_bundle);
     };
 }

@@ -8,5 +8,5 @@ pub mod gpu_info;
 pub mod parse;
 pub mod query;
 
-pub use backend::{CloudBackend, CloudSpec, Pricing};
+pub use backend::{CloudBackend, CloudBundle, CloudSpec, Pricing};
 pub use skyhost_plugin_api;

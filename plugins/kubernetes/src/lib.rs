@@ -189,6 +189,7 @@ impl Backend for Kubernetes {
             capabilities: vec![capability::CLUSTERS.into()],
             methods: vec![method::CLUSTER_GPUS.into(), method::CHECK.into()],
             catalog: None,
+            backends: Vec::new(),
         }
     }
 
