@@ -38,6 +38,8 @@ pub struct Faults {
 struct Shared {
     nodes: Vec<String>,
     pods: Vec<(String, String)>,
+    /// Indices of the pods each field selector keeps, computed once per selector.
+    selected: Mutex<HashMap<Vec<String>, Arc<Vec<usize>>>>,
     token: Option<String>,
     faults: Mutex<Faults>,
     requests: Mutex<Vec<String>>,
@@ -134,13 +136,20 @@ async fn list(kind: &'static str, State(s): State<Arc<Shared>>, headers: HeaderM
         .map(|f| f.split(',').filter_map(|c| c.strip_prefix("status.phase!=")).map(String::from).collect())
         .unwrap_or_default();
     let body = if kind == "NodeList" {
-        let all: Vec<&String> = s.nodes.iter().collect();
-        let end = (offset + limit).min(all.len());
-        page(kind, &all[offset.min(end)..end], offset, limit, all.len(), 1)
+        let end = (offset + limit).min(s.nodes.len());
+        let items: Vec<&String> = s.nodes[offset.min(end)..end].iter().collect();
+        page(kind, &items, offset, limit, s.nodes.len(), 1)
     } else {
-        let all: Vec<&String> = s.pods.iter().filter(|(phase, _)| !excluded.contains(phase)).map(|(_, j)| j).collect();
-        let end = (offset + limit).min(all.len());
-        page(kind, &all[offset.min(end)..end], offset, limit, all.len(), 1)
+        let selected = s
+            .selected
+            .lock()
+            .expect("lock")
+            .entry(excluded.clone())
+            .or_insert_with(|| Arc::new(s.pods.iter().enumerate().filter(|(_, (phase, _))| !excluded.contains(phase)).map(|(i, _)| i).collect()))
+            .clone();
+        let end = (offset + limit).min(selected.len());
+        let items: Vec<&String> = selected[offset.min(end)..end].iter().map(|i| &s.pods[*i].1).collect();
+        page(kind, &items, offset, limit, selected.len(), 1)
     };
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
@@ -157,6 +166,7 @@ impl KubeApi {
                 .map(|p| (p["status"]["phase"].as_str().unwrap_or("").to_string(), p.to_string()))
                 .collect(),
             token: cluster.token,
+            selected: Mutex::default(),
             faults: Mutex::default(),
             requests: Mutex::default(),
         });

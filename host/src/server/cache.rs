@@ -27,6 +27,13 @@ impl<V: Clone> Cache<V> {
         Self { ttl, slots: Mutex::new(HashMap::new()) }
     }
 
+    /// The cached value for `key`, if it is fresh and computed.
+    pub fn peek(&self, key: &str) -> Option<V> {
+        let slots = self.slots.lock().expect("cache lock");
+        let slot = slots.get(key).filter(|s| s.created.elapsed() < self.ttl)?;
+        slot.cell.get().cloned()
+    }
+
     /// The value for `key`: cached, being computed by another request, or
     /// computed now by `compute`. Values `keep` rejects are not cached.
     pub async fn get_or_compute<F, Fut>(&self, key: String, keep: impl Fn(&V) -> bool, compute: F) -> V

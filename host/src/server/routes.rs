@@ -181,10 +181,17 @@ async fn run_blocking<T: Send + 'static>(st: &ServerState, work: impl FnOnce() -
 }
 
 async fn gpus(State(st): State<Arc<ServerState>>, RawQuery(query): RawQuery) -> Response {
+    // The same query string always means the same request: a fresh answer is
+    // served before any parsing.
+    let key = query.clone().unwrap_or_default();
+    if key.len() <= MAX_QUERY_BYTES {
+        if let Some((status, body)) = st.gpus_cache.peek(&key) {
+            return json(status, body);
+        }
+    }
     let answer = async {
         let req = gpu_query(query.as_deref())?.validate().map_err(bad_request)?;
         let skipped = show_gpus::check_backends(&st.plugins, &req, "GET /v1/gpus").map_err(unmet)?;
-        let key = serde_json::to_string(&req).expect("serialises");
         let st2 = st.clone();
         let compute = || async move {
             run_blocking(&st2, {

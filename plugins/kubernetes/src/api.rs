@@ -2,7 +2,7 @@
 //! when a token has expired (410 Gone), and slim types that read only the
 //! fields we use, so a page is parsed, folded into sums and dropped.
 
-use std::collections::BTreeMap;
+use std::{borrow::Cow, collections::BTreeMap};
 
 use http_body_util::BodyExt;
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -11,7 +11,7 @@ use kube::{
     api::ListParams,
     core::{Request, Resource},
 };
-use serde::{Deserialize, de::DeserializeOwned};
+use serde::Deserialize;
 
 /// Items per page.
 pub const PAGE_SIZE: u32 = 500;
@@ -124,62 +124,96 @@ pub struct Condition {
     pub status: String,
 }
 
-/// A pod, as far as its requests go.
+/// A pod, as far as its requests go. Strings borrow from the page.
 #[derive(Debug, Default, Deserialize)]
-pub struct PodItem {
+pub struct PodItem<'a> {
     /// Spec.
-    #[serde(default)]
-    pub spec: PodSpec,
+    #[serde(default, borrow)]
+    pub spec: PodSpec<'a>,
     /// Status.
-    #[serde(default)]
-    pub status: PodStatus,
+    #[serde(default, borrow)]
+    pub status: PodStatus<'a>,
 }
 
 /// `spec` of a pod.
 #[derive(Debug, Default, Deserialize)]
-pub struct PodSpec {
+pub struct PodSpec<'a> {
     /// The node it is bound to.
-    #[serde(rename = "nodeName", default)]
-    pub node_name: Option<String>,
+    #[serde(rename = "nodeName", default, borrow)]
+    pub node_name: Option<Cow<'a, str>>,
     /// Containers.
-    #[serde(default)]
-    pub containers: Vec<Container>,
+    #[serde(default, borrow)]
+    pub containers: Vec<Container<'a>>,
     /// Init containers.
-    #[serde(rename = "initContainers", default)]
-    pub init_containers: Vec<Container>,
+    #[serde(rename = "initContainers", default, borrow)]
+    pub init_containers: Vec<Container<'a>>,
     /// Pod overhead.
-    #[serde(default)]
-    pub overhead: Option<BTreeMap<String, String>>,
+    #[serde(default, borrow)]
+    pub overhead: Option<ResourceList<'a>>,
 }
 
 /// A container's resources.
 #[derive(Debug, Default, Deserialize)]
-pub struct Container {
+pub struct Container<'a> {
     /// Resources.
-    #[serde(default)]
-    pub resources: Resources,
+    #[serde(default, borrow)]
+    pub resources: Resources<'a>,
 }
 
 /// Requests and limits.
 #[derive(Debug, Default, Deserialize)]
-pub struct Resources {
+pub struct Resources<'a> {
     /// Requests.
-    #[serde(default)]
-    pub requests: Option<BTreeMap<String, String>>,
+    #[serde(default, borrow)]
+    pub requests: Option<ResourceList<'a>>,
     /// Limits.
-    #[serde(default)]
-    pub limits: Option<BTreeMap<String, String>>,
+    #[serde(default, borrow)]
+    pub limits: Option<ResourceList<'a>>,
+}
+
+/// The resources we count, out of a resource list; the others are skipped.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct ResourceList<'a> {
+    /// `cpu`.
+    #[serde(default, borrow)]
+    pub cpu: Option<Cow<'a, str>>,
+    /// `memory`.
+    #[serde(default, borrow)]
+    pub memory: Option<Cow<'a, str>>,
+    /// `nvidia.com/gpu`.
+    #[serde(rename = "nvidia.com/gpu", default, borrow)]
+    pub nvidia_gpu: Option<Cow<'a, str>>,
+    /// `amd.com/gpu`.
+    #[serde(rename = "amd.com/gpu", default, borrow)]
+    pub amd_gpu: Option<Cow<'a, str>>,
+    /// `google.com/tpu`.
+    #[serde(rename = "google.com/tpu", default, borrow)]
+    pub google_tpu: Option<Cow<'a, str>>,
+}
+
+impl ResourceList<'_> {
+    /// The quantity under `key`, if this list sets it.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        match key {
+            "cpu" => self.cpu.as_deref(),
+            "memory" => self.memory.as_deref(),
+            "nvidia.com/gpu" => self.nvidia_gpu.as_deref(),
+            "amd.com/gpu" => self.amd_gpu.as_deref(),
+            "google.com/tpu" => self.google_tpu.as_deref(),
+            _ => None,
+        }
+    }
 }
 
 /// `status` of a pod.
 #[derive(Debug, Default, Deserialize)]
-pub struct PodStatus {
+pub struct PodStatus<'a> {
     /// Phase.
-    #[serde(default)]
-    pub phase: Option<String>,
+    #[serde(default, borrow)]
+    pub phase: Option<Cow<'a, str>>,
 }
 
-async fn get_page<T: DeserializeOwned>(client: &Client, request: http::Request<Vec<u8>>) -> Result<Page<T>, ApiError> {
+async fn get_page(client: &Client, request: http::Request<Vec<u8>>) -> Result<bytes::Bytes, ApiError> {
     let response = client.send(request.map(kube::client::Body::from)).await.map_err(|e| ApiError::Transport(root_cause(&e)))?;
     let status = response.status();
     let bytes = response
@@ -197,7 +231,7 @@ async fn get_page<T: DeserializeOwned>(client: &Client, request: http::Request<V
         };
         return Err(ApiError::Status { code: status.as_u16(), message });
     }
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::Parse(e.to_string()))
+    Ok(bytes)
 }
 
 /// The innermost error message (`Connection refused (os error 111)`).
@@ -211,19 +245,22 @@ pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// What [`list_all`] hands its consumer.
 pub enum Listed<T> {
-    /// The next page of items.
+    /// The next page of items (borrowing from the page's bytes).
     Page(Vec<T>),
     /// A `continue` token expired: the list starts over, so forget the pages so far.
     Restart,
 }
 
 /// Lists every item at `url_path`, page by page, handing each to `on`.
-pub async fn list_all<T: DeserializeOwned>(
+pub async fn list_all<T>(
     client: &Client,
     url_path: &str,
     field_selector: Option<&str>,
-    mut on: impl FnMut(Listed<T>),
-) -> Result<(), ApiError> {
+    mut on: impl for<'a> FnMut(Listed<T::Borrowed<'a>>),
+) -> Result<(), ApiError>
+where
+    T: Item,
+{
     let request = Request::new(url_path);
     let mut token: Option<String> = None;
     let mut restarts = 0;
@@ -236,10 +273,12 @@ pub async fn list_all<T: DeserializeOwned>(
             params = params.continue_token(t);
         }
         let http_request = request.list(&params).map_err(|e| ApiError::Transport(e.to_string()))?;
-        match get_page::<T>(client, http_request).await {
-            Ok(page) => {
+        match get_page(client, http_request).await {
+            Ok(bytes) => {
+                let page: Page<T::Borrowed<'_>> = serde_json::from_slice(&bytes).map_err(|e| ApiError::Parse(e.to_string()))?;
+                let next = page.metadata.cont.filter(|c| !c.is_empty());
                 on(Listed::Page(page.items));
-                match page.metadata.cont.filter(|c| !c.is_empty()) {
+                match next {
                     Some(next) => token = Some(next),
                     None => return Ok(()),
                 }
@@ -252,6 +291,24 @@ pub async fn list_all<T: DeserializeOwned>(
             Err(e) => return Err(e),
         }
     }
+}
+
+/// A kind of listed item, parsed borrowing from its page.
+pub trait Item {
+    /// The item type, borrowing from a page of lifetime `'a`.
+    type Borrowed<'a>: Deserialize<'a>;
+}
+
+/// Nodes.
+pub struct Nodes;
+impl Item for Nodes {
+    type Borrowed<'a> = NodeItem;
+}
+
+/// Pods.
+pub struct Pods;
+impl Item for Pods {
+    type Borrowed<'a> = PodItem<'a>;
 }
 
 /// `/api/v1/nodes`.

@@ -5,7 +5,10 @@
 //! one convention per context). AMD nodes are read from the labels of AMD's
 //! node labeller.
 
-use std::{collections::BTreeMap, sync::OnceLock};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Mutex, OnceLock},
+};
 
 use regex_lite::Regex;
 
@@ -36,27 +39,33 @@ const CANONICAL: [&str; 34] = [
 /// Without a match, and for RTX cards: uppercased, without `NVIDIA-` and
 /// `GEFORCE-`, `RTX-` → `RTX` (`NVIDIA-RTX-A6000` → `RTXA6000`).
 pub fn canonical(value: &str) -> String {
-    static PATTERNS: OnceLock<Vec<(&str, Regex)>> = OnceLock::new();
-    let patterns = PATTERNS.get_or_init(|| {
-        CANONICAL
-            .iter()
-            .map(|name| {
-                let pattern = match *name {
-                    "A100-80GB" => "A100.*-80GB".to_string(),
-                    "H100-80GB" => "H100.*-80GB".to_string(),
-                    other => format!(r"(^|[^A-Z0-9]){}($|[^A-Z0-9])", regex_lite::escape(&other.to_uppercase())),
-                };
-                (*name, Regex::new(&pattern).expect("valid pattern"))
-            })
-            .collect()
-    });
     let upper = value.to_uppercase();
     if !upper.contains("RTX-") {
-        if let Some((name, _)) = patterns.iter().find(|(_, re)| re.is_match(&upper)) {
+        let found = CANONICAL.iter().find(|name| match **name {
+            "A100-80GB" => model_then_80gb(&upper, "A100"),
+            "H100-80GB" => model_then_80gb(&upper, "H100"),
+            other => contains_word(&upper, &other.to_uppercase()),
+        });
+        if let Some(name) = found {
             return name.to_string();
         }
     }
     upper.replace("NVIDIA-", "").replace("GEFORCE-", "").replace("RTX-", "RTX")
+}
+
+/// `word` occurs in `text` with no letter or digit on either side.
+fn contains_word(text: &str, word: &str) -> bool {
+    let bytes = text.as_bytes();
+    text.match_indices(word).any(|(at, w)| {
+        let before = at.checked_sub(1).map(|i| bytes[i]);
+        let after = bytes.get(at + w.len()).copied();
+        !before.is_some_and(|b| b.is_ascii_alphanumeric()) && !after.is_some_and(|b| b.is_ascii_alphanumeric())
+    })
+}
+
+/// `model`, and later `-80GB`.
+fn model_then_80gb(text: &str, model: &str) -> bool {
+    text.find(model).is_some_and(|at| text[at + model.len()..].contains("-80GB"))
 }
 
 /// GKE's `cloud.google.com/gke-accelerator` value as a GPU name.
@@ -96,6 +105,19 @@ pub struct Accelerator {
 
 /// The accelerator named by the first label, in priority order, that names one.
 pub fn accelerator(labels: &BTreeMap<String, String>) -> Option<Accelerator> {
+    // Thousands of nodes share a handful of label values: read each once.
+    static SEEN: OnceLock<Mutex<HashMap<(String, String), Option<Accelerator>>>> = OnceLock::new();
+    let key = LABEL_KEYS.iter().find_map(|k| labels.get(*k).filter(|v| !v.trim().is_empty()).map(|v| (k.to_string(), v.clone())))?;
+    let seen = SEEN.get_or_init(Mutex::default);
+    if let Some(hit) = seen.lock().expect("label cache").get(&key) {
+        return hit.clone();
+    }
+    let answer = read_accelerator(labels);
+    seen.lock().expect("label cache").insert(key, answer.clone());
+    answer
+}
+
+fn read_accelerator(labels: &BTreeMap<String, String>) -> Option<Accelerator> {
     for key in LABEL_KEYS {
         let Some(value) = labels.get(key).map(|v| v.trim()).filter(|v| !v.is_empty()) else { continue };
         let name = match key {

@@ -40,28 +40,34 @@ fn amount(map: Option<&BTreeMap<String, String>>, key: &str) -> f64 {
     map.and_then(|m| m.get(key)).and_then(|q| quantity::parse(q)).unwrap_or(0.0)
 }
 
+fn listed(list: Option<&api::ResourceList<'_>>, key: &str) -> Option<f64> {
+    list.and_then(|l| l.get(key)).and_then(quantity::parse)
+}
+
 /// A container's request of `key`: its request, or its limit when it sets no
 /// request (as the API server defaults it).
-fn container_request(c: &api::Container, key: &str) -> f64 {
-    let requests = c.resources.requests.as_ref();
-    if requests.is_some_and(|r| r.contains_key(key)) { amount(requests, key) } else { amount(c.resources.limits.as_ref(), key) }
+fn container_request(c: &api::Container<'_>, key: &str) -> f64 {
+    listed(c.resources.requests.as_ref(), key).or_else(|| listed(c.resources.limits.as_ref(), key)).unwrap_or(0.0)
 }
 
 /// The scheduler's effective request of a pod for `key`.
-pub fn effective_request(pod: &PodItem, key: &str) -> f64 {
+pub fn effective_request(pod: &PodItem<'_>, key: &str) -> f64 {
     let containers: f64 = pod.spec.containers.iter().map(|c| container_request(c, key)).sum();
     let init = pod.spec.init_containers.iter().map(|c| container_request(c, key)).fold(0.0, f64::max);
-    containers.max(init) + amount(pod.spec.overhead.as_ref(), key)
+    containers.max(init) + listed(pod.spec.overhead.as_ref(), key).unwrap_or(0.0)
 }
 
 /// Adds what `pod` holds to its node's sums; pods in a terminal phase and
 /// unscheduled pods hold nothing.
-pub fn fold_pod(held: &mut HashMap<String, Held>, pod: &PodItem) {
+pub fn fold_pod(held: &mut HashMap<String, Held>, pod: &PodItem<'_>) {
     if matches!(pod.status.phase.as_deref(), Some("Succeeded" | "Failed")) {
         return;
     }
     let Some(node) = pod.spec.node_name.as_deref().filter(|n| !n.is_empty()) else { return };
-    let h = held.entry(node.to_string()).or_default();
+    let h = match held.get_mut(node) {
+        Some(h) => h,
+        None => held.entry(node.to_string()).or_default(),
+    };
     h.gpus += GPU_KEYS.iter().map(|k| effective_request(pod, k)).sum::<f64>();
     h.cpu += effective_request(pod, "cpu");
     h.memory += effective_request(pod, "memory");
@@ -122,7 +128,7 @@ impl NodeFacts {
 pub async fn read_cluster(client: &Client) -> Result<(Vec<NodeFacts>, Result<HashMap<String, Held>, ApiError>), ApiError> {
     let nodes = async {
         let mut facts = Vec::new();
-        api::list_all::<NodeItem>(client, &api::nodes_path(), None, |listed| match listed {
+        api::list_all::<api::Nodes>(client, &api::nodes_path(), None, |listed| match listed {
             Listed::Page(page) => facts.extend(page.iter().map(NodeFacts::from_item)),
             Listed::Restart => facts.clear(),
         })
@@ -131,7 +137,7 @@ pub async fn read_cluster(client: &Client) -> Result<(Vec<NodeFacts>, Result<Has
     };
     let pods = async {
         let mut held: HashMap<String, Held> = HashMap::new();
-        let result = api::list_all::<PodItem>(client, &api::pods_path(), Some(api::ACTIVE_PODS), |listed| match listed {
+        let result = api::list_all::<api::Pods>(client, &api::pods_path(), Some(api::ACTIVE_PODS), |listed| match listed {
             Listed::Page(page) => page.iter().for_each(|p| fold_pod(&mut held, p)),
             Listed::Restart => held.clear(),
         })
@@ -260,8 +266,8 @@ fn list(names: &[String]) -> String {
 mod tests {
     use super::*;
 
-    fn pod(json: serde_json::Value) -> PodItem {
-        serde_json::from_value(json).unwrap()
+    fn pod(json: serde_json::Value) -> PodItem<'static> {
+        serde_json::from_str(Box::leak(json.to_string().into_boxed_str())).unwrap()
     }
 
     #[test]
