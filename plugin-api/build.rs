@@ -12,13 +12,7 @@ fn main() {
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=SKYHOST_BUILD_RUSTC={version}");
-    println!(
-        "cargo:rustc-env=SKYHOST_BUILD_TARGET={}",
-        std::env::var("TARGET").unwrap_or_default()
-    );
-    println!(
-        "cargo:rustc-env=SKYHOST_BUILD_PROFILE={}",
-        std::env::var("PROFILE").unwrap_or_default()
-    );
+    println!("cargo:rustc-env=SKYHOST_BUILD_TARGET={}", std::env::var("TARGET").unwrap_or_default());
+    println!("cargo:rustc-env=SKYHOST_BUILD_PROFILE={}", std::env::var("PROFILE").unwrap_or_default());
     println!("cargo:rerun-if-changed=build.rs");
 }

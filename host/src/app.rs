@@ -79,6 +79,10 @@ impl App {
 
     /// Discovers and loads the plugins.
     pub fn load_plugins(&self) -> PluginSet {
-        PluginSet::load(LoadOptions { search_path: self.search_path(), disabled: self.disabled(), cache_dir: dirs::cache_dir() })
+        PluginSet::load(LoadOptions {
+            search_path: self.search_path(),
+            disabled: self.disabled(),
+            cache_dir: dirs::cache_dir(),
+        })
     }
 }

@@ -58,7 +58,10 @@ impl CatalogSettings {
                 .clone()
                 .or_else(|| Some(dirs::cache_dir()?.join("skyhost/catalogs")))
                 .unwrap_or_else(|| PathBuf::from(".skyhost-catalogs")),
-            url: std::env::var("SKYHOST_CATALOG_URL").ok().or_else(|| c.url.clone()).unwrap_or_else(|| DEFAULT_URL.into()),
+            url: std::env::var("SKYHOST_CATALOG_URL")
+                .ok()
+                .or_else(|| c.url.clone())
+                .unwrap_or_else(|| DEFAULT_URL.into()),
             max_age: c.max_age_hours.map(|h| Duration::from_secs_f64(h.max(0.0) * 3600.0)),
             auto_update: !app.offline && c.auto_update.unwrap_or(true),
             timeout: Duration::from_secs_f64(c.download_timeout_secs.unwrap_or(30.0).max(0.1)),
@@ -133,9 +136,20 @@ fn failure_marker(cache: &Path) -> PathBuf {
 
 /// Finds the catalog for `backend`, downloading a stale one when allowed.
 /// `on_download` is told before a download starts (for the spinner).
-pub fn resolve(settings: &CatalogSettings, backend: &Backend, spec: &CatalogSpec, on_download: &dyn Fn(&str)) -> Resolved {
-    let mut resolved =
-        Resolved { path: None, origin: Origin::Embedded, age: None, fetch_error: None, downloaded: false, dir_missing: None };
+pub fn resolve(
+    settings: &CatalogSettings,
+    backend: &Backend,
+    spec: &CatalogSpec,
+    on_download: &dyn Fn(&str),
+) -> Resolved {
+    let mut resolved = Resolved {
+        path: None,
+        origin: Origin::Embedded,
+        age: None,
+        fetch_error: None,
+        downloaded: false,
+        dir_missing: None,
+    };
     if let Some(dir) = &settings.dir {
         let path = dir.join(&spec.file);
         if path.is_file() {
@@ -177,7 +191,9 @@ pub fn download(settings: &CatalogSettings, backend: &Backend, spec: &CatalogSpe
     let result = fetch_to(&url, &tmp, settings.timeout).and_then(|()| {
         let stats: CatalogStats = backend
             .call(method::CATALOG_STATS, &CatalogStatsRequest { catalog_path: Some(tmp.display().to_string()) })
-            .map_err(|e| format!("{url} is not a usable catalog: {}", e.message.replace(&tmp.display().to_string(), "download")))?;
+            .map_err(|e| {
+                format!("{url} is not a usable catalog: {}", e.message.replace(&tmp.display().to_string(), "download"))
+            })?;
         if stats.rows == 0 {
             return Err(format!("{url} holds no rows"));
         }

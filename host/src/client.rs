@@ -7,7 +7,10 @@ use serde::Deserialize;
 
 use crate::{
     diagnostics::{Diagnostic, Failure, exit},
-    gpus::{report::{GpuReport, SCHEMA_VERSION}, request::GpuRequest},
+    gpus::{
+        report::{GpuReport, SCHEMA_VERSION},
+        request::GpuRequest,
+    },
 };
 
 /// The HTTP API version; the server sends it in [`API_VERSION_HEADER`].
@@ -47,10 +50,13 @@ pub fn query_pairs(req: &GpuRequest) -> Vec<(&'static str, String)> {
         q.push(("quantity", n.to_string()));
     }
     if let Some(i) = &req.infra {
-        q.push(("infra", match &req.region {
-            Some(r) => format!("{i}/{r}"),
-            None => i.clone(),
-        }));
+        q.push((
+            "infra",
+            match &req.region {
+                Some(r) => format!("{i}/{r}"),
+                None => i.clone(),
+            },
+        ));
     }
     for c in &req.contexts {
         q.push(("context", c.clone()));
@@ -64,8 +70,9 @@ pub fn query_pairs(req: &GpuRequest) -> Vec<(&'static str, String)> {
 }
 
 fn unreachable(url: &str, e: impl std::fmt::Display) -> Failure {
-    Failure::error(format!("cannot reach the skyhost server at {url}: {e}"))
-        .help("check the URL and that `skyhost serve` runs there, or unset SKYHOST_SERVER / drop --server to run locally")
+    Failure::error(format!("cannot reach the skyhost server at {url}: {e}")).help(
+        "check the URL and that `skyhost serve` runs there, or unset SKYHOST_SERVER / drop --server to run locally",
+    )
 }
 
 /// Asks the server for the GPU listing.
@@ -83,7 +90,8 @@ pub fn show_gpus(server: &str, req: &GpuRequest) -> Result<GpuReport, Failure> {
         request = request.query(k, v);
     }
     let mut response = request.call().map_err(|e| unreachable(base, e))?;
-    let version = response.headers().get(API_VERSION_HEADER).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u32>().ok());
+    let version =
+        response.headers().get(API_VERSION_HEADER).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u32>().ok());
     if version != Some(API_VERSION) {
         let theirs = version.map_or_else(|| "none (is it a skyhost server?)".to_string(), |v| v.to_string());
         return Err(Failure::error(format!(
@@ -94,7 +102,8 @@ pub fn show_gpus(server: &str, req: &GpuRequest) -> Result<GpuReport, Failure> {
     let status = response.status().as_u16();
     let body = response.body_mut().read_to_string().map_err(|e| unreachable(base, e))?;
     if status != 200 {
-        let err: ApiError = serde_json::from_str(&body).map_err(|_| Failure::error(format!("the server at {base} answered {status}")))?;
+        let err: ApiError = serde_json::from_str(&body)
+            .map_err(|_| Failure::error(format!("the server at {base} answered {status}")))?;
         let code = match err.error.kind.as_str() {
             "bad_request" => exit::USAGE,
             k if k.starts_with("backend_") => exit::BACKEND_UNAVAILABLE,

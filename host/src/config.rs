@@ -69,7 +69,9 @@ impl<'de> Deserialize<'de> for AllowedContexts {
         }
         match Raw::deserialize(d)? {
             Raw::Word(w) if w == "all" => Ok(Self::All),
-            Raw::Word(w) => Err(serde::de::Error::custom(format!("expected a list of contexts or \"all\", found \"{w}\""))),
+            Raw::Word(w) => {
+                Err(serde::de::Error::custom(format!("expected a list of contexts or \"all\", found \"{w}\"")))
+            }
             Raw::List(l) => Ok(Self::List(l)),
         }
     }
@@ -117,8 +119,8 @@ pub fn load(explicit: Option<&Path>) -> Result<(Config, Option<PathBuf>), Config
         }
         Err(e) => return Err(ConfigError { path, reason: format!("cannot read it: {e}") }),
     };
-    let mut config: Config =
-        toml::from_str(&text).map_err(|e| ConfigError { path: path.clone(), reason: e.to_string().trim().to_string() })?;
+    let mut config: Config = toml::from_str(&text)
+        .map_err(|e| ConfigError { path: path.clone(), reason: e.to_string().trim().to_string() })?;
     for p in &mut config.plugin_path {
         *p = expand_home(p);
     }

@@ -22,8 +22,6 @@ pub mod exit {
 pub enum Level {
     /// Stops the command.
     Error,
-    /// Something degraded.
-    Warning,
     /// Something the user may want to know.
     Note,
 }
@@ -50,10 +48,6 @@ impl Diagnostic {
     pub fn error(message: impl Into<String>) -> Self {
         Self::new(Level::Error, message)
     }
-    /// A warning.
-    pub fn warning(message: impl Into<String>) -> Self {
-        Self::new(Level::Warning, message)
-    }
     /// A note.
     pub fn note(message: impl Into<String>) -> Self {
         Self::new(Level::Note, message)
@@ -74,7 +68,6 @@ impl Diagnostic {
         let color = stderr_color();
         let (word, code) = match self.level {
             Level::Error => ("error", "1;31"),
-            Level::Warning => ("warning", "1;33"),
             Level::Note => ("note", "1;36"),
         };
         let paint = |w: &str, c: &str| if color { format!("\x1b[{c}m{w}\x1b[0m") } else { w.to_string() };

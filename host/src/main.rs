@@ -58,8 +58,9 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Man => return commands::completions::man(),
         _ => {}
     }
-    let (config, config_path) = config::load(cli.config.as_deref())
-        .map_err(|e| Failure::usage(e.to_string()).help("fix the file, or point --config / SKYHOST_CONFIG elsewhere"))?;
+    let (config, config_path) = config::load(cli.config.as_deref()).map_err(|e| {
+        Failure::usage(e.to_string()).help("fix the file, or point --config / SKYHOST_CONFIG elsewhere")
+    })?;
     let app = App::new(&cli, config, config_path);
     match &cli.command {
         Command::Plugins(args) => commands::plugins::run(&app, args),

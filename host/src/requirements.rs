@@ -54,6 +54,8 @@ pub enum Unmet {
         message: String,
         /// What to do.
         hint: Option<String>,
+        /// Where skyhost looked, for a missing backend.
+        looked_in: Option<String>,
     },
 }
 
@@ -73,13 +75,15 @@ impl Unmet {
 impl From<Unmet> for Failure {
     fn from(u: Unmet) -> Self {
         match u {
-            Unmet::Unknown { name, known } => {
-                Failure::usage(format!("there is no backend named '{name}'")).help(format!("backends: {}", known.join(", ")))
-            }
-            Unmet::Unavailable { message, hint, .. } => {
+            Unmet::Unknown { name, known } => Failure::usage(format!("there is no backend named '{name}'"))
+                .help(format!("backends: {}", known.join(", "))),
+            Unmet::Unavailable { message, hint, looked_in, .. } => {
                 let mut d = Diagnostic::error(message);
                 if let Some(h) = hint {
                     d = d.help(h);
+                }
+                if let Some(dirs) = looked_in {
+                    d = d.with_note(format!("looked in: {dirs}"));
                 }
                 Failure::new(exit::BACKEND_UNAVAILABLE, d)
             }
@@ -110,7 +114,15 @@ pub fn check(set: &PluginSet, req: &Requirements, command: &str) -> Result<Vec<S
                 entry.status.word()
             ),
         };
-        return Err(Unmet::Unavailable { backend: name.clone(), status: entry.status, message, hint: entry.hint.clone() });
+        let looked_in = (entry.status == Status::Missing)
+            .then(|| set.search_path.iter().map(|d| d.path.display().to_string()).collect::<Vec<_>>().join(", "));
+        return Err(Unmet::Unavailable {
+            backend: name.clone(),
+            status: entry.status,
+            message,
+            hint: entry.hint.clone(),
+            looked_in,
+        });
     }
     Ok(req
         .uses

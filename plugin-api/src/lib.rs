@@ -77,7 +77,7 @@ pub use sdk::{Backend, Description};
 #[doc(hidden)]
 pub mod __private {
     pub use abi_stable::{
-        library::{CheckTypeLayout, LibHeader, RootModuleResult, __call_root_module_loader},
+        library::{__call_root_module_loader, CheckTypeLayout, LibHeader, RootModuleResult},
         std_types::{RBoxError, RResult, RStr, RString},
     };
 }

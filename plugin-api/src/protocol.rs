@@ -247,13 +247,7 @@ pub struct ClusterQuery {
 
 impl Default for ClusterQuery {
     fn default() -> Self {
-        Self {
-            clusters: Vec::new(),
-            all_clusters: false,
-            timeout_secs: 10.0,
-            name: None,
-            quantity: None,
-        }
+        Self { clusters: Vec::new(), all_clusters: false, timeout_secs: 10.0, name: None, quantity: None }
     }
 }
 

@@ -110,10 +110,7 @@ fn install_quiet_panic_hook() {
         let loud = std::env::var_os("SKYHOST_PLUGIN_PANICS").is_some();
         let default_hook = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let location = info
-                .location()
-                .map(|l| format!(" at {}:{}", l.file(), l.line()))
-                .unwrap_or_default();
+            let location = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
             let text = format!("{}{location}", panic_payload_text(info.payload()));
             LAST_PANIC.with(|slot| *slot.borrow_mut() = Some(text));
             if loud {
@@ -233,8 +230,7 @@ macro_rules! export_backend {
             $crate::sdk::__call(&__SKYHOST_BACKEND, method, request)
         }
 
-        fn __skyhost_root_module()
-        -> ::core::result::Result<$crate::BackendModuleRef, $crate::__private::RBoxError> {
+        fn __skyhost_root_module() -> ::core::result::Result<$crate::BackendModuleRef, $crate::__private::RBoxError> {
             $crate::sdk::__construct(&__SKYHOST_BACKEND, $constructor, __skyhost_describe, __skyhost_call)
         }
 

@@ -37,7 +37,8 @@ pub struct HttpFiles {
 impl HttpFiles {
     /// Serves files under `root` (GET `/x/y` reads `root/x/y`).
     pub fn start(root: PathBuf) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
         let state: Arc<Mutex<State>> = Arc::default();
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
         let addr = listener.local_addr().expect("addr");

@@ -66,7 +66,8 @@ pub struct ClusterSpec {
 
 fn status(code: u16, reason: &str, message: &str) -> Response {
     let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message, "reason": reason, "code": code});
-    (StatusCode::from_u16(code).expect("status"), [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    (StatusCode::from_u16(code).expect("status"), [(header::CONTENT_TYPE, "application/json")], body.to_string())
+        .into_response()
 }
 
 fn page(kind: &str, items: &[&String], offset: usize, limit: usize, total: usize, generation: u64) -> String {
@@ -90,7 +91,12 @@ fn page(kind: &str, items: &[&String], offset: usize, limit: usize, total: usize
     out
 }
 
-async fn list(kind: &'static str, State(s): State<Arc<Shared>>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn list(
+    kind: &'static str,
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     s.requests.lock().expect("lock").push(format!("{kind}?{}", {
         let mut keys: Vec<String> = q.iter().map(|(k, v)| format!("{k}={v}")).collect();
         keys.sort();
@@ -111,18 +117,27 @@ async fn list(kind: &'static str, State(s): State<Arc<Shared>>, headers: HeaderM
             return status(code, "InternalError", "etcdserver: request timed out");
         }
         if faults.malformed_nodes {
-            return ([(header::CONTENT_TYPE, "application/json")], "{\"kind\":\"NodeList\",\"items\":[{\"metadata\":").into_response();
+            return ([(header::CONTENT_TYPE, "application/json")], "{\"kind\":\"NodeList\",\"items\":[{\"metadata\":")
+                .into_response();
         }
     }
     if kind == "PodList" && faults.pods_forbidden {
-        return status(403, "Forbidden", "pods is forbidden: User \"system:serviceaccount:skyhost:reader\" cannot list resource \"pods\" in API group \"\" at the cluster scope");
+        return status(
+            403,
+            "Forbidden",
+            "pods is forbidden: User \"system:serviceaccount:skyhost:reader\" cannot list resource \"pods\" in API group \"\" at the cluster scope",
+        );
     }
     let offset = match q.get("continue").filter(|c| !c.is_empty()) {
         None => 0,
         Some(token) => {
             if faults.expire_next_continue {
                 s.faults.lock().expect("lock").expire_next_continue = false;
-                return status(410, "Expired", "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.");
+                return status(
+                    410,
+                    "Expired",
+                    "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
+                );
             }
             match token.split(':').nth(1).and_then(|o| o.parse::<usize>().ok()) {
                 Some(o) => o,
@@ -145,7 +160,16 @@ async fn list(kind: &'static str, State(s): State<Arc<Shared>>, headers: HeaderM
             .lock()
             .expect("lock")
             .entry(excluded.clone())
-            .or_insert_with(|| Arc::new(s.pods.iter().enumerate().filter(|(_, (phase, _))| !excluded.contains(phase)).map(|(i, _)| i).collect()))
+            .or_insert_with(|| {
+                Arc::new(
+                    s.pods
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, (phase, _))| !excluded.contains(phase))
+                        .map(|(i, _)| i)
+                        .collect(),
+                )
+            })
             .clone();
         let end = (offset + limit).min(selected.len());
         let items: Vec<&String> = selected[offset.min(end)..end].iter().map(|i| &s.pods[*i].1).collect();
@@ -157,7 +181,8 @@ async fn list(kind: &'static str, State(s): State<Arc<Shared>>, headers: HeaderM
 impl KubeApi {
     /// Starts serving `cluster` on a free loopback port.
     pub fn start(cluster: ClusterSpec) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
         let shared = Arc::new(Shared {
             nodes: cluster.nodes.iter().map(Value::to_string).collect(),
             pods: cluster
@@ -383,7 +408,10 @@ impl Pod {
     /// Adds a container with these requests.
     pub fn container(mut self, pairs: &[(&str, &str)]) -> Self {
         let requests: serde_json::Map<String, Value> = pairs.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
-        self.0["spec"]["containers"].as_array_mut().expect("containers").push(json!({"name": "side", "image": "busybox", "resources": {"requests": requests}}));
+        self.0["spec"]["containers"]
+            .as_array_mut()
+            .expect("containers")
+            .push(json!({"name": "side", "image": "busybox", "resources": {"requests": requests}}));
         self
     }
     /// Adds an init container with these requests.
@@ -417,11 +445,15 @@ pub fn generated(nodes: usize, pods_per_node: usize) -> ClusterSpec {
         let gpu = i % 5 != 4;
         let mut n = node(&name).resource("cpu", "96").resource("memory", "768Gi");
         if gpu {
-            n = n.gpus("nvidia.com/gpu", 8).label("nvidia.com/gpu.product", "NVIDIA-H100-80GB-HBM3").label("nvidia.com/gpu.count", "8");
+            n = n
+                .gpus("nvidia.com/gpu", 8)
+                .label("nvidia.com/gpu.product", "NVIDIA-H100-80GB-HBM3")
+                .label("nvidia.com/gpu.count", "8");
         }
         spec.nodes.push(n.0);
         for j in 0..pods_per_node {
-            let mut p = pod(&format!("job-{i:05}-{j:02}"), &format!("team-{}", j % 7), Some(&name)).requests(&[("cpu", "2"), ("memory", "8Gi")]);
+            let mut p = pod(&format!("job-{i:05}-{j:02}"), &format!("team-{}", j % 7), Some(&name))
+                .requests(&[("cpu", "2"), ("memory", "8Gi")]);
             if gpu && j == 0 {
                 p = p.requests(&[("nvidia.com/gpu", "4")]);
             }

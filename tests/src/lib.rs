@@ -30,7 +30,11 @@ pub fn build_dir() -> PathBuf {
 /// A file cargo built; panics with the fix when it is missing.
 pub fn artifact(file: &str) -> PathBuf {
     let p = build_dir().join(file);
-    assert!(p.exists(), "{} is missing: run `tests/run`, which builds the binary and every plugin before testing", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run `tests/run`, which builds the binary and every plugin before testing",
+        p.display()
+    );
     p
 }
 
@@ -59,7 +63,8 @@ pub fn fixture(name: &str) -> PathBuf {
 }
 
 /// The cloud backends.
-pub const CLOUDS: [&str; 11] = ["aws", "azure", "gcp", "lambda", "vast", "nebius", "hyperbolic", "seeweb", "yotta", "mithril", "verda"];
+pub const CLOUDS: [&str; 11] =
+    ["aws", "azure", "gcp", "lambda", "vast", "nebius", "hyperbolic", "seeweb", "yotta", "mithril", "verda"];
 
 /// A directory of its own for one test: HOME, XDG dirs, a plugin directory,
 /// and its own link to the skyhost binary (so the build directory beside the
@@ -182,7 +187,12 @@ impl Sandbox {
         let mut cmd = Command::new(&self.bin);
         cmd.args(args);
         for (k, _) in std::env::vars() {
-            if k.starts_with("SKYHOST_") || k.starts_with("XDG_") || k == "KUBECONFIG" || k == "NO_COLOR" || k.starts_with("RUST_") {
+            if k.starts_with("SKYHOST_")
+                || k.starts_with("XDG_")
+                || k == "KUBECONFIG"
+                || k == "NO_COLOR"
+                || k.starts_with("RUST_")
+            {
                 cmd.env_remove(k);
             }
         }
@@ -219,7 +229,9 @@ impl Sandbox {
                 sink.lock().expect("lines").push(line);
             }
         });
-        let url = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("serve did not start: {:?}", lines.lock().unwrap()));
+        let url = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("serve did not start: {:?}", lines.lock().unwrap()));
         Server { child, url, stderr: lines }
     }
 
@@ -296,14 +308,20 @@ impl Run {
     /// Stdout as JSON.
     #[track_caller]
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\n{}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\n{}", self.stdout, self.stderr))
     }
 
     /// Asserts that nothing resembling a panic or backtrace reached the user.
     #[track_caller]
     pub fn expect_no_panic(&self) -> &Self {
         for bad in ["panicked at", "RUST_BACKTRACE", "stack backtrace", "Aborting", "thread '"] {
-            assert!(!self.stderr.contains(bad) && !self.stdout.contains(bad), "'{bad}' reached the user:\n{}\n{}", self.stdout, self.stderr);
+            assert!(
+                !self.stderr.contains(bad) && !self.stdout.contains(bad),
+                "'{bad}' reached the user:\n{}\n{}",
+                self.stdout,
+                self.stderr
+            );
         }
         self
     }

@@ -30,7 +30,10 @@ fn bad() -> std::path::PathBuf {
 const NOT_IN_QUIRKS: &str = "nebius,hyperbolic,seeweb,mithril";
 
 fn sandbox() -> Sandbox {
-    Sandbox::new().with_plugins(&QUIRK_CLOUDS).env("SKYHOST_CATALOG_DIR", quirks()).env("SKYHOST_DISABLE", NOT_IN_QUIRKS)
+    Sandbox::new()
+        .with_plugins(&QUIRK_CLOUDS)
+        .env("SKYHOST_CATALOG_DIR", quirks())
+        .env("SKYHOST_DISABLE", NOT_IN_QUIRKS)
 }
 
 #[track_caller]
@@ -273,7 +276,8 @@ A100  2    Lambda  gpu_2x_a100    40GB        60     400GB     $ 2.580       -  
     );
     let aws = bad().join("aws/vms.csv");
     assert!(
-        run.stderr.contains(&format!("note: the aws backend failed: {}: missing required column 'Price'", aws.display())),
+        run.stderr
+            .contains(&format!("note: the aws backend failed: {}: missing required column 'Price'", aws.display())),
         "{}",
         run.stderr
     );
@@ -424,13 +428,25 @@ fn every_shared_catalog_file_loads() {
         eprintln!("skipped: ../shared/catalogs/v8 is not on this machine");
         return;
     };
-    let clouds = ["aws", "azure", "gcp", "lambda", "vast", "nebius", "seeweb", "verda", "yotta", "mithril", "hyperbolic"];
+    let clouds =
+        ["aws", "azure", "gcp", "lambda", "vast", "nebius", "seeweb", "verda", "yotta", "mithril", "hyperbolic"];
     let sb = Sandbox::new().with_plugins(&clouds).env("SKYHOST_CATALOG_DIR", &dir);
     let run = sb.run(["catalog", "status", "-o", "json"]);
     run.expect_code(0);
     let json = run.json();
-    let expected_rows =
-        [("aws", 223), ("azure", 56671), ("gcp", 31285), ("lambda", 425), ("vast", 67), ("nebius", 61), ("seeweb", 75), ("verda", 33), ("yotta", 8), ("mithril", 4), ("hyperbolic", 3)];
+    let expected_rows = [
+        ("aws", 223),
+        ("azure", 56671),
+        ("gcp", 31285),
+        ("lambda", 425),
+        ("vast", 67),
+        ("nebius", 61),
+        ("seeweb", 75),
+        ("verda", 33),
+        ("yotta", 8),
+        ("mithril", 4),
+        ("hyperbolic", 3),
+    ];
     for (cloud, rows) in expected_rows {
         let c = json["catalogs"].as_array().unwrap().iter().find(|c| c["cloud"] == cloud).unwrap();
         assert_eq!(c["source"], "dir", "{c:#}");

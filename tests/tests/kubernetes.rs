@@ -30,7 +30,11 @@ fn gpu_types_free_counts_and_node_states() {
         nodes: vec![
             node("gpu-a").gpus("nvidia.com/gpu", 8).label("nvidia.com/gpu.product", "NVIDIA-H100-80GB-HBM3").0,
             node("gpu-b").gpus("nvidia.com/gpu", 8).label("skypilot.co/accelerator", "h100").0,
-            node("gpu-c").gpus("nvidia.com/gpu", 2).label("cloud.google.com/gke-accelerator", "nvidia-l4").not_ready().0,
+            node("gpu-c")
+                .gpus("nvidia.com/gpu", 2)
+                .label("cloud.google.com/gke-accelerator", "nvidia-l4")
+                .not_ready()
+                .0,
             node("cpu-1").0,
         ],
         pods: vec![
@@ -76,10 +80,22 @@ fn every_label_convention_and_a_cluster_that_mixes_them() {
             node("nebius").gpus("nvidia.com/gpu", 8).label("nebius.com/gpu-name", "H200").0,
             node("amd").gpus("amd.com/gpu", 8).label("amd.com/gpu.product-name", "AMD_Instinct_MI300X_OAM").0,
             node("amd-beta").gpus("amd.com/gpu", 8).label("beta.amd.com/gpu.product-name", "AMD Instinct MI250X").0,
-            node("tpu").gpus("google.com/tpu", 4).label("cloud.google.com/gke-tpu-accelerator", "tpu-v5-lite-podslice").label("cloud.google.com/gke-tpu-topology", "2x2").0,
-            node("tpu-multihost").gpus("google.com/tpu", 4).label("cloud.google.com/gke-tpu-accelerator", "tpu-v5p-slice").label("cloud.google.com/gke-tpu-topology", "4x4x4").0,
+            node("tpu")
+                .gpus("google.com/tpu", 4)
+                .label("cloud.google.com/gke-tpu-accelerator", "tpu-v5-lite-podslice")
+                .label("cloud.google.com/gke-tpu-topology", "2x2")
+                .0,
+            node("tpu-multihost")
+                .gpus("google.com/tpu", 4)
+                .label("cloud.google.com/gke-tpu-accelerator", "tpu-v5p-slice")
+                .label("cloud.google.com/gke-tpu-topology", "4x4x4")
+                .0,
             // Two conventions on one node: SkyPilot's label wins over GFD's.
-            node("both").gpus("nvidia.com/gpu", 2).label("nvidia.com/gpu.product", "NVIDIA-A100-SXM4-40GB").label("skypilot.co/accelerator", "b200").0,
+            node("both")
+                .gpus("nvidia.com/gpu", 2)
+                .label("nvidia.com/gpu.product", "NVIDIA-A100-SXM4-40GB")
+                .label("skypilot.co/accelerator", "b200")
+                .0,
             node("unlabeled").gpus("nvidia.com/gpu", 2).0,
         ],
         ..Default::default()
@@ -106,7 +122,13 @@ MI300X                1, 2, 4, 8                8 of 8 free
 T4                    1                         1 of 1 free
 tpu-v5-lite-podslice  4                         4 of 4 free"
     );
-    assert!(run.stdout.contains("prod     unlabeled      8 of 8 free  32 of 32 free  (unlabeled)           2 of 2 free      Healthy"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(
+            "prod     unlabeled      8 of 8 free  32 of 32 free  (unlabeled)           2 of 2 free      Healthy"
+        ),
+        "{}",
+        run.stdout
+    );
     assert!(run.stderr.contains("prod: 1 GPU node(s) have no label naming the GPU type: unlabeled; label them, e.g. `kubectl label node unlabeled skypilot.co/accelerator=<gpu>`"), "{}", run.stderr);
     assert!(run.stderr.contains("prod: 1 node(s) of multi-host TPU slices are excluded"), "{}", run.stderr);
 }
@@ -145,7 +167,14 @@ H100  1, 2, 4, 8                2 of 8 free
 "
     );
     // Finished pods were never sent.
-    assert!(api.requests().iter().any(|r| r.starts_with("PodList?") && r.contains("fieldSelector=status.phase!=Succeeded,status.phase!=Failed")), "{:?}", api.requests());
+    assert!(
+        api.requests()
+            .iter()
+            .any(|r| r.starts_with("PodList?")
+                && r.contains("fieldSelector=status.phase!=Succeeded,status.phase!=Failed")),
+        "{:?}",
+        api.requests()
+    );
     // CPU: 1 + 0.25 overhead held.
     let all = sb.run(["show-gpus", "--infra", "k8s"]);
     assert!(all.stdout.contains("prod     n1    6.8 of 8 free"), "{}", all.stdout);
@@ -156,9 +185,19 @@ fn cordoned_and_tainted_nodes_count_as_not_ready_but_gpu_taints_do_not() {
     let gpu = "nvidia.com/gpu";
     let cluster = ClusterSpec {
         nodes: vec![
-            node("ok").gpus(gpu, 4).label("skypilot.co/accelerator", "l4").taint(gpu, "NoSchedule").taint("spot", "PreferNoSchedule").0,
+            node("ok")
+                .gpus(gpu, 4)
+                .label("skypilot.co/accelerator", "l4")
+                .taint(gpu, "NoSchedule")
+                .taint("spot", "PreferNoSchedule")
+                .0,
             node("cordoned").gpus(gpu, 4).label("skypilot.co/accelerator", "l4").cordoned().0,
-            node("tainted").gpus(gpu, 4).label("skypilot.co/accelerator", "l4").taint("maintenance", "NoExecute").taint("dedicated", "NoSchedule").0,
+            node("tainted")
+                .gpus(gpu, 4)
+                .label("skypilot.co/accelerator", "l4")
+                .taint("maintenance", "NoExecute")
+                .taint("dedicated", "NoSchedule")
+                .0,
         ],
         ..Default::default()
     };
@@ -166,8 +205,16 @@ fn cordoned_and_tainted_nodes_count_as_not_ready_but_gpu_taints_do_not() {
     let run = sb.run(["show-gpus", "--infra", "k8s"]);
     run.expect_code(0);
     assert!(run.stdout.contains("L4   1, 2, 4                   4 of 4 free (8 not ready)"), "{}", run.stdout);
-    assert!(run.stdout.contains("prod     ok        8 of 8 free  32 of 32 free  L4   4 of 4 free      Healthy"), "{}", run.stdout);
-    assert!(run.stdout.contains("prod     cordoned  8 of 8 free  32 of 32 free  L4   0 of 4 free      Cordoned"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("prod     ok        8 of 8 free  32 of 32 free  L4   4 of 4 free      Healthy"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("prod     cordoned  8 of 8 free  32 of 32 free  L4   0 of 4 free      Cordoned"),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("NoExecute Taint [maintenance], NoSchedule Taint [dedicated]"), "{}", run.stdout);
 }
 
@@ -235,7 +282,11 @@ fn pods_that_cannot_be_listed_show_capacity_without_free() {
     let run = sb.run(["show-gpus", "--infra", "k8s"]);
     run.expect_code(0);
     assert!(run.stdout.contains("H100  1, 2, 4, 8                <no permissions> of 8 free"), "{}", run.stdout);
-    assert!(run.stdout.contains("prod     n1    8     32           H100  <no permissions> of 8 free  Healthy"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("prod     n1    8     32           H100  <no permissions> of 8 free  Healthy"),
+        "{}",
+        run.stdout
+    );
     assert!(run.stderr.contains("prod: cannot list pods (403 forbidden"), "{}", run.stderr);
 }
 
@@ -248,11 +299,17 @@ fn two_contexts_queried_at_once_one_unreachable() {
         token: Some(TOKEN.into()),
     });
     let b = KubeApi::start(ClusterSpec {
-        nodes: vec![node("b1").gpus(gpu, 8).label("skypilot.co/accelerator", "h100").0, node("b2").gpus(gpu, 2).label("skypilot.co/accelerator", "l4").not_ready().0],
+        nodes: vec![
+            node("b1").gpus(gpu, 8).label("skypilot.co/accelerator", "h100").0,
+            node("b2").gpus(gpu, 2).label("skypilot.co/accelerator", "l4").not_ready().0,
+        ],
         token: Some(TOKEN.into()),
         ..Default::default()
     });
-    let dead = format!("http://127.0.0.1:{}", std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
+    let dead = format!(
+        "http://127.0.0.1:{}",
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    );
     let sb = sandbox(&[("alpha", &a.url(), TOKEN), ("beta", &b.url(), TOKEN), ("gone", &dead, TOKEN)], Some("alpha"));
     sb.write_config("[kubernetes]\nallowed_contexts = \"all\"\n");
     let run = sb.run(["show-gpus", "--infra", "k8s"]);
@@ -281,8 +338,16 @@ beta     b1    8 of 8 free  32 of 32 free  H100  8 of 8 free      Healthy
 beta     b2    8 of 8 free  32 of 32 free  L4    0 of 2 free      NotReady
 "
     );
-    assert!(run.stderr.contains("note: Kubernetes context 'gone' failed: cannot reach the API server: Connection refused"), "{}", run.stderr);
-    assert!(run.stderr.contains("help: run `kubectl --context gone get nodes` to see what the API server says"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("note: Kubernetes context 'gone' failed: cannot reach the API server: Connection refused"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("help: run `kubectl --context gone get nodes` to see what the API server says"),
+        "{}",
+        run.stderr
+    );
 
     // --context picks; JSON holds every context, the failed one as data.
     let json = sb.run(["show-gpus", "--infra", "k8s", "--context", "beta", "--context", "gone", "-o", "json"]).json();
@@ -295,8 +360,12 @@ beta     b2    8 of 8 free  32 of 32 free  L4    0 of 2 free      NotReady
 
 #[test]
 fn unauthorised_failing_slow_and_malformed_clusters_are_per_context_errors() {
-    let good = KubeApi::start(ClusterSpec { nodes: vec![node("g").gpus("nvidia.com/gpu", 1).label("skypilot.co/accelerator", "t4").0], ..Default::default() });
-    let bad = || KubeApi::start(ClusterSpec { nodes: vec![node("x").0], token: Some(TOKEN.into()), ..Default::default() });
+    let good = KubeApi::start(ClusterSpec {
+        nodes: vec![node("g").gpus("nvidia.com/gpu", 1).label("skypilot.co/accelerator", "t4").0],
+        ..Default::default()
+    });
+    let bad =
+        || KubeApi::start(ClusterSpec { nodes: vec![node("x").0], token: Some(TOKEN.into()), ..Default::default() });
     let (failing, slow, malformed, locked) = (bad(), bad(), bad(), bad());
     failing.set_faults(|f| f.nodes_status = Some(500));
     slow.set_faults(|f| f.delay = Some(std::time::Duration::from_secs(5)));
@@ -315,15 +384,26 @@ fn unauthorised_failing_slow_and_malformed_clusters_are_per_context_errors() {
     let started = std::time::Instant::now();
     let run = sb.run(["show-gpus", "--infra", "k8s", "--all-contexts"]);
     run.expect_code(0).expect_no_panic();
-    assert!(started.elapsed() < std::time::Duration::from_secs(4), "contexts are queried at once, each bounded by its timeout");
-    assert!(run.stdout.contains("Context: good") && run.stdout.contains("T4   1                         1 of 1 free"), "{}", run.stdout);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "contexts are queried at once, each bounded by its timeout"
+    );
+    assert!(
+        run.stdout.contains("Context: good") && run.stdout.contains("T4   1                         1 of 1 free"),
+        "{}",
+        run.stdout
+    );
     for (ctx, reason) in [
         ("locked", "unauthorized (401): the API server rejected the credentials"),
         ("failing", "the API server answered 500 when listing nodes: etcdserver: request timed out"),
         ("slow", "no answer within 1 s"),
         ("malformed", "the API server sent nodes that do not parse"),
     ] {
-        assert!(run.stderr.contains(&format!("note: Kubernetes context '{ctx}' failed: {reason}")), "{ctx}:\n{}", run.stderr);
+        assert!(
+            run.stderr.contains(&format!("note: Kubernetes context '{ctx}' failed: {reason}")),
+            "{ctx}:\n{}",
+            run.stderr
+        );
         assert!(run.stderr.contains(&format!("kubectl --context {ctx} get nodes")), "{ctx}");
     }
 }
@@ -336,12 +416,20 @@ fn kubeconfig_problems_are_named() {
     let sb = sb.env("KUBECONFIG", &path);
     let run = sb.run(["show-gpus", "--infra", "k8s"]);
     run.expect_code(1).expect_no_panic();
-    assert!(run.stderr.contains(&format!("the kubernetes backend failed: kubeconfig {} cannot be used", path.display())), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!("the kubernetes backend failed: kubeconfig {} cannot be used", path.display())),
+        "{}",
+        run.stderr
+    );
 
     let api = KubeApi::start(ClusterSpec::default());
     let sb = sandbox(&[("only", &api.url(), TOKEN)], Some("only"));
     let run = sb.run(["show-gpus", "--infra", "k8s", "--context", "nosuch"]);
-    assert!(run.stderr.contains("context 'nosuch' failed: context 'nosuch' is not in the kubeconfig (it has: only)"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("context 'nosuch' failed: context 'nosuch' is not in the kubeconfig (it has: only)"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("kubectl config get-contexts"), "{}", run.stderr);
 
     let missing = Sandbox::new().with_plugins(&["kubernetes"]).env("KUBECONFIG", "/no/such/kubeconfig");
@@ -351,8 +439,14 @@ fn kubeconfig_problems_are_named() {
 
 #[test]
 fn several_kubeconfig_files_are_merged() {
-    let a = KubeApi::start(ClusterSpec { nodes: vec![node("a1").gpus("nvidia.com/gpu", 1).label("skypilot.co/accelerator", "t4").0], ..Default::default() });
-    let b = KubeApi::start(ClusterSpec { nodes: vec![node("b1").gpus("nvidia.com/gpu", 2).label("skypilot.co/accelerator", "l4").0], ..Default::default() });
+    let a = KubeApi::start(ClusterSpec {
+        nodes: vec![node("a1").gpus("nvidia.com/gpu", 1).label("skypilot.co/accelerator", "t4").0],
+        ..Default::default()
+    });
+    let b = KubeApi::start(ClusterSpec {
+        nodes: vec![node("b1").gpus("nvidia.com/gpu", 2).label("skypilot.co/accelerator", "l4").0],
+        ..Default::default()
+    });
     let sb = Sandbox::new().with_plugins(&["kubernetes"]);
     let first = sb.path().join("first.yaml");
     let second = sb.path().join("second.yaml");
@@ -370,12 +464,19 @@ fn several_kubeconfig_files_are_merged() {
 fn check_reports_each_context() {
     let gpu = "nvidia.com/gpu";
     let api = KubeApi::start(ClusterSpec {
-        nodes: vec![node("g").gpus(gpu, 4).label("skypilot.co/accelerator", "l4").0, node("u").gpus(gpu, 1).0, node("c").0],
+        nodes: vec![
+            node("g").gpus(gpu, 4).label("skypilot.co/accelerator", "l4").0,
+            node("u").gpus(gpu, 1).0,
+            node("c").0,
+        ],
         token: Some(TOKEN.into()),
         ..Default::default()
     });
     api.set_faults(|f| f.pods_forbidden = true);
-    let dead = format!("http://127.0.0.1:{}", std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
+    let dead = format!(
+        "http://127.0.0.1:{}",
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    );
     let sb = sandbox(&[("lab", &api.url(), TOKEN), ("down", &dead, TOKEN)], Some("lab"));
     let run = sb.run(["check", "kubernetes", "--all-contexts"]);
     run.expect_code(1);
@@ -386,12 +487,16 @@ fn check_reports_each_context() {
 
 #[test]
 fn the_kubernetes_section_comes_first_then_the_clouds() {
-    let api = KubeApi::start(ClusterSpec { nodes: vec![node("g").gpus("nvidia.com/gpu", 8).label("skypilot.co/accelerator", "h100").0], ..Default::default() });
+    let api = KubeApi::start(ClusterSpec {
+        nodes: vec![node("g").gpus("nvidia.com/gpu", 8).label("skypilot.co/accelerator", "h100").0],
+        ..Default::default()
+    });
     let sb = sandbox(&[("prod", &api.url(), TOKEN)], Some("prod"));
     let sb = CLOUDS.iter().fold(sb, |sb, c| sb.with_plugins(&[c]));
     let run = sb.run(["show-gpus", "H100:8"]);
     run.expect_code(0);
-    let (k8s, clouds) = run.stdout.split_once("\n\nCloud GPUs\n").expect("a Cloud GPUs title after the Kubernetes section");
+    let (k8s, clouds) =
+        run.stdout.split_once("\n\nCloud GPUs\n").expect("a Cloud GPUs title after the Kubernetes section");
     assert_eq!(k8s, "Kubernetes GPUs\nContext: prod\nGPU   QTY_FILTER  UTILIZATION\nH100  8           8 of 8 free");
     assert!(clouds.starts_with("GPU   QTY  CLOUD"), "{clouds}");
     assert!(!run.stderr.contains("skipped"), "{}", run.stderr);

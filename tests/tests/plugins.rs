@@ -50,7 +50,8 @@ fn every_kind_of_bad_file_gets_one_line_and_the_others_still_load() {
 
     // A FIFO would block dlopen forever: the whole run must finish.
     let run = skyhost_e2e::Run::from(
-        run_with_timeout(sb.command(["plugins", "-o", "json"]), std::time::Duration::from_secs(30)).expect("no hang on the FIFO"),
+        run_with_timeout(sb.command(["plugins", "-o", "json"]), std::time::Duration::from_secs(30))
+            .expect("no hang on the FIFO"),
     );
     run.expect_code(0).expect_no_panic();
     let json = run.json();
@@ -86,7 +87,8 @@ fn every_kind_of_bad_file_gets_one_line_and_the_others_still_load() {
     let table = sb.run(["plugins"]);
     table.expect_code(0).expect_no_panic();
     for (name, status, _) in expect {
-        let line = table.stdout.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name} row"));
+        let line =
+            table.stdout.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name} row"));
         assert!(line.contains(status) && line.contains(&format!("libskyhost_{name}.so")), "{line}");
     }
 }
@@ -128,7 +130,14 @@ fn a_plugin_directory_that_does_not_exist_is_named() {
     let missing = sb.path().join("no-such-dir");
     let run = sb.run(["--plugin-dir", missing.to_str().unwrap(), "plugins"]);
     run.expect_code(0);
-    assert!(run.stdout.contains(&format!("warning: plugin directory {} (from --plugin-dir) cannot be read: it does not exist", missing.display())), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(&format!(
+            "warning: plugin directory {} (from --plugin-dir) cannot be read: it does not exist",
+            missing.display()
+        )),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.lines().any(|l| l.starts_with("aws ") && l.contains("loaded")));
 }
 
@@ -161,11 +170,18 @@ fn the_first_file_on_the_path_wins_and_later_ones_are_shadowed() {
     assert_eq!(
         shadowed,
         vec![
-            (second.join("libskyhost_aws.so").display().to_string(), format!("shadowed by {}", first.join("libskyhost_aws.so").display())),
-            (config_dir.join("libskyhost_gcp.so").display().to_string(), format!("shadowed by {}", second.join("libskyhost_gcp.so").display())),
+            (
+                second.join("libskyhost_aws.so").display().to_string(),
+                format!("shadowed by {}", first.join("libskyhost_aws.so").display())
+            ),
+            (
+                config_dir.join("libskyhost_gcp.so").display().to_string(),
+                format!("shadowed by {}", second.join("libskyhost_gcp.so").display())
+            ),
         ]
     );
-    let origins: Vec<&str> = json["search_path"].as_array().unwrap().iter().map(|d| d["origin"].as_str().unwrap()).collect();
+    let origins: Vec<&str> =
+        json["search_path"].as_array().unwrap().iter().map(|d| d["origin"].as_str().unwrap()).collect();
     assert_eq!(&origins[..4], ["flag", "env", "env", "config"]);
 }
 
@@ -175,7 +191,14 @@ fn a_cargo_build_finds_its_plugins_beside_the_binary() {
     let sb = Sandbox::new();
     let mut cmd = sb.command(["plugins", "-o", "json"]);
     cmd.env_remove("SKYHOST_PLUGIN_PATH");
-    let run = skyhost_e2e::Run::from(std::process::Command::new(artifact("skyhost")).args(["plugins", "-o", "json"]).envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?)))).env_remove("SKYHOST_PLUGIN_PATH").output().unwrap());
+    let run = skyhost_e2e::Run::from(
+        std::process::Command::new(artifact("skyhost"))
+            .args(["plugins", "-o", "json"])
+            .envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))))
+            .env_remove("SKYHOST_PLUGIN_PATH")
+            .output()
+            .unwrap(),
+    );
     run.expect_code(0);
     let json = run.json();
     assert_eq!(entry(&json, "aws")["status"], "loaded");
@@ -196,7 +219,8 @@ fn disabled_backends_are_never_opened() {
     sb.write_config("disable = [\"azure\"]\n");
     let sb = sb.env("SKYHOST_DISABLE", "aws,lambda");
     let run = skyhost_e2e::Run::from(
-        run_with_timeout(sb.command(["--disable", "gcp", "plugins", "-o", "json"]), std::time::Duration::from_secs(30)).expect("no hang"),
+        run_with_timeout(sb.command(["--disable", "gcp", "plugins", "-o", "json"]), std::time::Duration::from_secs(30))
+            .expect("no hang"),
     );
     run.expect_code(0);
     let json = run.json();
@@ -228,7 +252,11 @@ fn a_needed_backend_that_is_missing_disabled_or_broken_stops_the_command() {
     sb.write_plugin_file("gcp", b"not a plugin", 0o644);
     let broken = sb.run(["gpus", "list", "--infra", "gcp"]);
     broken.expect_code(3);
-    assert!(broken.stderr.contains("`gpus list --infra gcp` needs the GCP backend, but its plugin"), "{}", broken.stderr);
+    assert!(
+        broken.stderr.contains("`gpus list --infra gcp` needs the GCP backend, but its plugin"),
+        "{}",
+        broken.stderr
+    );
     assert!(broken.stderr.contains("is broken: not an ELF shared object"), "{}", broken.stderr);
 
     let unknown = sb.run(["show-gpus", "--infra", "nosuchcloud"]);
@@ -266,7 +294,10 @@ fn a_plugin_built_against_the_previous_interface_version_loads_and_answers() {
     assert!(run.stdout.contains("OLDGPU  2    PrevMinor  old.2x"), "{}", run.stdout);
     // And a method it does not have is refused with an upgrade hint.
     let check = sb.run(["check", "prevminor"]);
-    assert!(check.stdout.contains("does not implement 'check'") || check.stderr.contains("does not implement 'check'"), "{check:?}");
+    assert!(
+        check.stdout.contains("does not implement 'check'") || check.stderr.contains("does not implement 'check'"),
+        "{check:?}"
+    );
 }
 
 #[test]
@@ -275,7 +306,11 @@ fn a_panic_inside_a_call_becomes_a_note_and_the_others_answer() {
     let run = sb.run(["show-gpus", "H100"]);
     run.expect_code(0).expect_no_panic();
     assert!(run.stdout.contains("p5.48xlarge"), "{}", run.stdout);
-    assert!(run.stderr.contains("note: the callpanic backend failed: plugin panicked: index out of bounds"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("note: the callpanic backend failed: plugin panicked: index out of bounds"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -343,7 +378,8 @@ fn one_file_serving_several_backends_follows_the_same_rules() {
     // Switching some of them off leaves the others; they answer for themselves.
     let run = sb.run(["--disable", "vast,nebius", "show-gpus", "H100", "-o", "json"]);
     let json = run.json();
-    let clouds: Vec<&str> = json["offerings"][0]["rows"].as_array().unwrap().iter().map(|r| r["backend"].as_str().unwrap()).collect();
+    let clouds: Vec<&str> =
+        json["offerings"][0]["rows"].as_array().unwrap().iter().map(|r| r["backend"].as_str().unwrap()).collect();
     assert!(clouds.contains(&"hyperbolic") && !clouds.contains(&"vast") && !clouds.contains(&"nebius"), "{clouds:?}");
 
     // All of them off (or the file's own name): the file is never opened.
@@ -353,7 +389,11 @@ fn one_file_serving_several_backends_follows_the_same_rules() {
     assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
     for switch in ["neoclouds", "vast,nebius,hyperbolic,seeweb,yotta,mithril,verda"] {
         let run = skyhost_e2e::Run::from(
-            run_with_timeout(sb.command(["--disable", switch, "plugins", "-o", "json"]), std::time::Duration::from_secs(30)).expect("no hang"),
+            run_with_timeout(
+                sb.command(["--disable", switch, "plugins", "-o", "json"]),
+                std::time::Duration::from_secs(30),
+            )
+            .expect("no hang"),
         );
         let json = run.json();
         for cloud in skyhost_e2e::NEOCLOUDS {
@@ -365,7 +405,12 @@ fn one_file_serving_several_backends_follows_the_same_rules() {
     let missing = Sandbox::new().run(["plugins", "-o", "json"]).json();
     let e = entry(&missing, "yotta");
     assert_eq!(e["status"], "missing");
-    assert!(e["hint"].as_str().unwrap().contains("install libskyhost_neoclouds.so (it serves vast, nebius, hyperbolic, seeweb, yotta, mithril, verda)"), "{e:#}");
+    assert!(
+        e["hint"].as_str().unwrap().contains(
+            "install libskyhost_neoclouds.so (it serves vast, nebius, hyperbolic, seeweb, yotta, mithril, verda)"
+        ),
+        "{e:#}"
+    );
 
     // A standalone file earlier on the path wins over the bundle's member.
     let sb = Sandbox::new().with_plugins(&["vast"]);

@@ -49,13 +49,22 @@ fn a_minimal_image_serves_the_clouds_and_explains_the_missing_kubernetes_plugin(
     assert_eq!(status, 424);
     assert_eq!(err["error"]["kind"], "backend_missing");
     assert_eq!(err["error"]["backend"], "kubernetes");
-    assert!(err["error"]["message"].as_str().unwrap().contains("needs the Kubernetes backend, which is not installed"), "{err:#}");
+    assert!(
+        err["error"]["message"].as_str().unwrap().contains("needs the Kubernetes backend, which is not installed"),
+        "{err:#}"
+    );
     assert!(err["error"]["hint"].as_str().unwrap().contains("libskyhost_kubernetes.so"), "{err:#}");
 
     // The client needs no plugins at all, and prints what the local command prints.
     let client = Sandbox::new().env("SKYHOST_SERVER", &server.url);
     assert!(std::fs::read_dir(client.plugins()).unwrap().next().is_none());
-    for args in [&["show-gpus"][..], &["show-gpus", "H100:8"], &["show-gpus", "-a"], &["gpus", "list", "a100", "--all-regions"], &["show-gpus", "A100", "-o", "csv"]] {
+    for args in [
+        &["show-gpus"][..],
+        &["show-gpus", "H100:8"],
+        &["show-gpus", "-a"],
+        &["gpus", "list", "a100", "--all-regions"],
+        &["show-gpus", "A100", "-o", "csv"],
+    ] {
         let remote = client.run(args);
         let local = sb.run(args);
         remote.expect_code(0).expect_no_panic();
@@ -66,7 +75,11 @@ fn a_minimal_image_serves_the_clouds_and_explains_the_missing_kubernetes_plugin(
     nothing.expect_code(4);
     let remote = client.run(["show-gpus", "--infra", "k8s"]);
     remote.expect_code(3);
-    assert!(remote.stderr.contains("needs the Kubernetes backend, which is not installed (from the server at"), "{}", remote.stderr);
+    assert!(
+        remote.stderr.contains("needs the Kubernetes backend, which is not installed (from the server at"),
+        "{}",
+        remote.stderr
+    );
     assert!(remote.stderr.contains("help: install libskyhost_kubernetes.so"), "{}", remote.stderr);
     let bad = client.run(["show-gpus", "A100", "-a"]);
     bad.expect_code(2);
@@ -79,14 +92,22 @@ fn the_client_names_an_unreachable_or_foreign_server() {
     let client = Sandbox::new();
     let run = client.run(["--server", &format!("http://127.0.0.1:{port}"), "show-gpus"]);
     run.expect_code(1);
-    assert!(run.stderr.contains(&format!("error: cannot reach the skyhost server at http://127.0.0.1:{port}")), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!("error: cannot reach the skyhost server at http://127.0.0.1:{port}")),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("help: check the URL"), "{}", run.stderr);
 
     // Something that is not a skyhost server (no API version header).
     let files = skyhost_e2e::http_files::HttpFiles::start(client.path().to_path_buf());
     let run = client.run(["--server", &files.url(), "show-gpus"]);
     run.expect_code(1);
-    assert!(run.stderr.contains("speaks skyhost API version none (is it a skyhost server?); this client speaks 1"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("speaks skyhost API version none (is it a skyhost server?); this client speaks 1"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -107,11 +128,13 @@ fn bad_requests_get_their_status_and_the_server_keeps_serving() {
     expect("/v1/gpus?infra=nosuchcloud", 400, "bad_request");
     expect("/v1/gpus?name=%E0%A4%A", 400, "bad_request");
     expect(&format!("/v1/gpus?name={}", "A".repeat(5000)), 414, "bad_request");
-    let (status, head, body) = skyhost_e2e::http_request(&addr, "DELETE /v1/gpus HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    let (status, head, body) =
+        skyhost_e2e::http_request(&addr, "DELETE /v1/gpus HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
     assert_eq!(status, 405, "{body}");
     assert!(head.contains("allow: get, head") && body.contains("method_not_allowed"), "{head}{body}");
     // Headers too large for the server: refused, not a crash.
-    let huge = format!("GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\nConnection: close\r\n\r\n", "x".repeat(1 << 20));
+    let huge =
+        format!("GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\nConnection: close\r\n\r\n", "x".repeat(1 << 20));
     let (status, _, _) = skyhost_e2e::http_request(&addr, &huge);
     assert!(status == 431 || status == 0, "status {status}");
 
@@ -158,7 +181,10 @@ fn bad_requests_get_their_status_and_the_server_keeps_serving() {
 
 #[test]
 fn identical_requests_share_one_backend_call_and_shutdown_finishes_them() {
-    let api = KubeApi::start(ClusterSpec { nodes: vec![node("g").gpus("nvidia.com/gpu", 8).label("skypilot.co/accelerator", "h100").0], ..Default::default() });
+    let api = KubeApi::start(ClusterSpec {
+        nodes: vec![node("g").gpus("nvidia.com/gpu", 8).label("skypilot.co/accelerator", "h100").0],
+        ..Default::default()
+    });
     api.set_faults(|f| f.delay = Some(Duration::from_millis(800)));
     let sb = Sandbox::new().with_plugins(&["kubernetes"]);
     let kc = sb.path().join("kubeconfig");
@@ -169,7 +195,12 @@ fn identical_requests_share_one_backend_call_and_shutdown_finishes_them() {
     let clients: Vec<_> = (0..20)
         .map(|_| {
             let addr = addr.clone();
-            std::thread::spawn(move || skyhost_e2e::http_request(&addr, "GET /v1/gpus?infra=k8s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"))
+            std::thread::spawn(move || {
+                skyhost_e2e::http_request(
+                    &addr,
+                    "GET /v1/gpus?infra=k8s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+                )
+            })
         })
         .collect();
     std::thread::sleep(Duration::from_millis(300));

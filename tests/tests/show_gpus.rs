@@ -28,7 +28,10 @@ fn refused_options_and_combinations_are_usage_errors_before_any_backend_runs() {
         (&["show-gpus", "A100", "-a"][..], "cannot be used with"),
         (&["show-gpus", "--all-regions"], "required arguments were not provided"),
         (&["show-gpus", "-a", "--all-regions"], "--all-regions is only allowed with a GPU name"),
-        (&["show-gpus", "A100", "--all-regions", "--infra", "aws/us-east-1"], "--all-regions cannot be combined with a region"),
+        (
+            &["show-gpus", "A100", "--all-regions", "--infra", "aws/us-east-1"],
+            "--all-regions cannot be combined with a region",
+        ),
         (&["show-gpus", "A100", "--all-regions", "--cloud", "aws", "--region", "us-east-1"], "cannot be used with"),
         (&["show-gpus", "--region", "us-east-1"], "required arguments were not provided"),
         (&["show-gpus", "--infra", "aws", "--cloud", "gcp"], "cannot be used with"),
@@ -37,7 +40,10 @@ fn refused_options_and_combinations_are_usage_errors_before_any_backend_runs() {
         (&["show-gpus", "A100:1:2"], "expected NAME or NAME:QTY"),
         (&["show-gpus", "A100("], "invalid GPU name pattern 'A100('"),
         (&["show-gpus", "--infra", "aws", "--context", "x"], "--context and --all-contexts apply to Kubernetes"),
-        (&["show-gpus", "--infra", "k8s/a", "--context", "b"], "either in --infra kubernetes/CONTEXT or with --context"),
+        (
+            &["show-gpus", "--infra", "k8s/a", "--context", "b"],
+            "either in --infra kubernetes/CONTEXT or with --context",
+        ),
         (&["show-gpus", "--context", "a", "--all-contexts"], "cannot be used with"),
         (&["show-gpus", "-o", "yaml"], "invalid value 'yaml'"),
         (&["gpus", "list", "-a", "H100"], "cannot be used with"),
@@ -47,7 +53,11 @@ fn refused_options_and_combinations_are_usage_errors_before_any_backend_runs() {
         run.expect_code(2).expect_no_panic();
         assert!(run.stderr.starts_with("error: "), "{args:?}: {}", run.stderr);
         assert!(run.stderr.contains(message), "{args:?}: {}", run.stderr);
-        assert!(run.stderr.trim_end().ends_with("For more information, try '--help'."), "{args:?}: clap's style: {}", run.stderr);
+        assert!(
+            run.stderr.trim_end().ends_with("For more information, try '--help'."),
+            "{args:?}: clap's style: {}",
+            run.stderr
+        );
         assert!(!run.stderr.contains("Usage: show-gpus"), "{args:?}: the usage line names the program: {}", run.stderr);
         assert!(run.stdout.is_empty());
     }
@@ -60,7 +70,11 @@ fn validate(value: &Value, schema: &Value, root: &Value, path: &str) -> Result<(
         return validate(value, &root["components"]["schemas"][name], root, path);
     }
     if value.is_null() {
-        return if schema["nullable"] == true || schema.get("type").is_none() { Ok(()) } else { Err(format!("{path}: null is not allowed")) };
+        return if schema["nullable"] == true || schema.get("type").is_none() {
+            Ok(())
+        } else {
+            Err(format!("{path}: null is not allowed"))
+        };
     }
     if let Some(t) = schema.get("type").and_then(Value::as_str) {
         let ok = match t {
@@ -76,10 +90,8 @@ fn validate(value: &Value, schema: &Value, root: &Value, path: &str) -> Result<(
             return Err(format!("{path}: expected {t}, found {value}"));
         }
     }
-    if let Some(options) = schema.get("enum").and_then(Value::as_array) {
-        if !options.contains(value) {
-            return Err(format!("{path}: {value} is not one of {options:?}"));
-        }
+    if let Some(options) = schema.get("enum").and_then(Value::as_array).filter(|o| !o.contains(value)) {
+        return Err(format!("{path}: {value} is not one of {options:?}"));
     }
     for req in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
         let key = req.as_str().unwrap();
@@ -117,16 +129,28 @@ fn assert_matches_schema(doc: &Value) {
 #[test]
 fn json_follows_the_documented_schema_and_holds_what_the_tables_show() {
     let api = KubeApi::start(ClusterSpec {
-        nodes: vec![node("g").gpus("nvidia.com/gpu", 8).label("skypilot.co/accelerator", "h100").0, node("u").gpus("nvidia.com/gpu", 1).0],
+        nodes: vec![
+            node("g").gpus("nvidia.com/gpu", 8).label("skypilot.co/accelerator", "h100").0,
+            node("u").gpus("nvidia.com/gpu", 1).0,
+        ],
         pods: vec![pod("p", "x", Some("g")).requests(&[("nvidia.com/gpu", "2")]).0],
         ..Default::default()
     });
     let sb = clouds().with_plugins(&["kubernetes"]);
     let kc = sb.path().join("kubeconfig");
-    let dead = format!("http://127.0.0.1:{}", std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
+    let dead = format!(
+        "http://127.0.0.1:{}",
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    );
     std::fs::write(&kc, kubeconfig(&[("lab", &api.url(), "t"), ("gone", &dead, "t")], Some("lab"))).unwrap();
     let sb = sb.env("KUBECONFIG", &kc);
-    for args in [&["show-gpus"][..], &["show-gpus", "-a"], &["show-gpus", "H100"], &["show-gpus", "NOPE"], &["show-gpus", "--infra", "k8s", "--all-contexts"]] {
+    for args in [
+        &["show-gpus"][..],
+        &["show-gpus", "-a"],
+        &["show-gpus", "H100"],
+        &["show-gpus", "NOPE"],
+        &["show-gpus", "--infra", "k8s", "--all-contexts"],
+    ] {
         let mut json_args = args.to_vec();
         json_args.extend(["-o", "json"]);
         let run = sb.run(&json_args);
@@ -140,7 +164,13 @@ fn json_follows_the_documented_schema_and_holds_what_the_tables_show() {
             .as_array()
             .unwrap()
             .iter()
-            .flat_map(|t| t["rows"].as_array().unwrap().iter().map(|r| (r["gpu"].as_str().unwrap().to_string(), r["cloud"].as_str().unwrap().to_string())))
+            .flat_map(|t| {
+                t["rows"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| (r["gpu"].as_str().unwrap().to_string(), r["cloud"].as_str().unwrap().to_string()))
+            })
             .collect();
         let table_rows: Vec<(String, String)> = table
             .stdout
@@ -157,7 +187,10 @@ fn json_follows_the_documented_schema_and_holds_what_the_tables_show() {
     let json = sb.run(["show-gpus", "--infra", "k8s", "--all-contexts", "-o", "json"]).json();
     let clusters = json["clusters"][0]["clusters"].as_array().unwrap();
     assert_eq!(clusters.iter().map(|c| c["name"].as_str().unwrap()).collect::<Vec<_>>(), ["lab", "gone"]);
-    assert_eq!(clusters[0]["gpus"][0], serde_json::json!({"name": "H100", "requestable_quantities": [1, 2, 4, 8], "capacity": 8, "free": 6, "not_ready": 0}));
+    assert_eq!(
+        clusters[0]["gpus"][0],
+        serde_json::json!({"name": "H100", "requestable_quantities": [1, 2, 4, 8], "capacity": 8, "free": 6, "not_ready": 0})
+    );
     assert!(clusters[1]["error"]["reason"].as_str().unwrap().contains("cannot reach"));
     assert!(json["notes"].as_array().unwrap().iter().any(|n| n["kind"] == "context_error"));
 }
@@ -174,7 +207,11 @@ fn notes_for_missing_and_disabled_backends_come_once_after_the_tables() {
     );
     assert!(!run.stdout.contains("GCP") && !run.stdout.contains("Lambda"), "{}", run.stdout);
     let one = sb.run(["show-gpus", "H100"]);
-    assert!(one.stderr.starts_with("note: skipped kubernetes (not installed)\nhelp: install libskyhost_kubernetes.so"), "{}", one.stderr);
+    assert!(
+        one.stderr.starts_with("note: skipped kubernetes (not installed)\nhelp: install libskyhost_kubernetes.so"),
+        "{}",
+        one.stderr
+    );
 }
 
 #[test]
@@ -192,7 +229,11 @@ fn a_name_nothing_offers_exits_4_with_the_closest_names() {
     );
     let qty = sb.run(["show-gpus", "H200:3"]);
     qty.expect_code(4);
-    assert!(qty.stdout.starts_with("Resources 'H200' with requested quantity 3 not found in cloud catalogs."), "{}", qty.stdout);
+    assert!(
+        qty.stdout.starts_with("Resources 'H200' with requested quantity 3 not found in cloud catalogs."),
+        "{}",
+        qty.stdout
+    );
     assert!(qty.stdout.contains("Did you mean: H200:1, H200:8"), "{}", qty.stdout);
 }
 
@@ -253,6 +294,10 @@ fn completions_and_man_page_come_from_the_same_definitions() {
     }
     let man = sb.run(["man"]);
     man.expect_code(0);
-    assert!(man.stdout.starts_with(".ie \\n(.g .ds Aq") || man.stdout.contains(".TH skyhost"), "{}", &man.stdout[..200]);
+    assert!(
+        man.stdout.starts_with(".ie \\n(.g .ds Aq") || man.stdout.contains(".TH skyhost"),
+        "{}",
+        &man.stdout[..200]
+    );
     assert!(man.stdout.contains("show\\-gpus"), "the man page lists the commands");
 }

@@ -32,7 +32,8 @@ struct Status {
 
 /// The catalog backends to act on: `names`, or every loaded one.
 fn selected<'a>(plugins: &'a PluginSet, names: &[String], command: &str) -> Result<Vec<&'a Arc<Backend>>, Failure> {
-    requirements::check(plugins, &Requirements { needs: names.to_vec(), uses: Vec::new() }, command).map_err(Failure::from)?;
+    requirements::check(plugins, &Requirements { needs: names.to_vec(), uses: Vec::new() }, command)
+        .map_err(Failure::from)?;
     let chosen: Vec<&Arc<Backend>> = plugins
         .with_capability(capability::CATALOG)
         .filter(|b| b.info.catalog.is_some() && (names.is_empty() || names.contains(&b.name)))
@@ -56,7 +57,10 @@ pub fn status(app: &App, format: Format) -> Result<u8, Failure> {
                 s.spawn(move || {
                     let spec = b.info.catalog.as_ref().expect("selected catalog backends have a spec");
                     let r = catalogs::resolve(settings, b, spec, &|_| {});
-                    let stats = b.call::<_, CatalogStats>(method::CATALOG_STATS, &CatalogStatsRequest { catalog_path: r.request_path() });
+                    let stats = b.call::<_, CatalogStats>(
+                        method::CATALOG_STATS,
+                        &CatalogStatsRequest { catalog_path: r.request_path() },
+                    );
                     Status {
                         cloud: b.name.clone(),
                         source: r.origin,
@@ -72,7 +76,9 @@ pub fn status(app: &App, format: Format) -> Result<u8, Failure> {
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
     let text = match format {
-        Format::Json => serde_json::to_string_pretty(&serde_json::json!({ "catalogs": rows })).expect("serialises") + "\n",
+        Format::Json => {
+            serde_json::to_string_pretty(&serde_json::json!({ "catalogs": rows })).expect("serialises") + "\n"
+        }
         Format::Table => {
             let dash = || "-".to_string();
             table::render(
@@ -81,10 +87,15 @@ pub fn status(app: &App, format: Format) -> Result<u8, Failure> {
                     vec![
                         r.cloud.clone(),
                         format!("{:?}", r.source).to_lowercase(),
-                        r.path.clone().unwrap_or_else(|| format!("(compiled in, {})", r.embedded_date.as_deref().unwrap_or("undated"))),
+                        r.path.clone().unwrap_or_else(|| {
+                            format!("(compiled in, {})", r.embedded_date.as_deref().unwrap_or("undated"))
+                        }),
                         r.age_secs.map_or_else(dash, |a| catalogs::human_age(std::time::Duration::from_secs(a))),
                         r.stats.as_ref().map_or_else(dash, |s| s.rows.to_string()),
-                        r.error.clone().or_else(|| r.stats.as_ref().and_then(|s| s.warnings.first().cloned())).unwrap_or_default(),
+                        r.error
+                            .clone()
+                            .or_else(|| r.stats.as_ref().and_then(|s| s.warnings.first().cloned()))
+                            .unwrap_or_default(),
                     ]
                 }),
             ) + "\n"
@@ -97,7 +108,9 @@ pub fn status(app: &App, format: Format) -> Result<u8, Failure> {
 /// `skyhost catalog update [CLOUD...]`.
 pub fn update(app: &App, clouds: &[String]) -> Result<u8, Failure> {
     if app.offline {
-        return Err(Failure::usage("`catalog update` downloads catalogs, and --offline (or SKYHOST_OFFLINE) forbids it"));
+        return Err(Failure::usage(
+            "`catalog update` downloads catalogs, and --offline (or SKYHOST_OFFLINE) forbids it",
+        ));
     }
     let plugins = app.load_plugins();
     let chosen = selected(&plugins, clouds, "catalog update")?;
@@ -113,9 +126,12 @@ pub fn update(app: &App, clouds: &[String]) -> Result<u8, Failure> {
                 s.spawn(move || {
                     let spec = b.info.catalog.as_ref().expect("selected catalog backends have a spec");
                     let result = catalogs::download(settings, b, spec).and_then(|path| {
-                        b.call::<_, CatalogStats>(method::CATALOG_STATS, &CatalogStatsRequest { catalog_path: Some(path.display().to_string()) })
-                            .map(|s| s.rows)
-                            .map_err(|e| e.message)
+                        b.call::<_, CatalogStats>(
+                            method::CATALOG_STATS,
+                            &CatalogStatsRequest { catalog_path: Some(path.display().to_string()) },
+                        )
+                        .map(|s| s.rows)
+                        .map_err(|e| e.message)
                     });
                     bar.inc(1);
                     (b.name.clone(), result)

@@ -108,7 +108,9 @@ pub fn run(app: &App, args: &CheckArgs) -> Result<u8, Failure> {
     let results = checks(&plugins, &args.backends, &args.contexts, args.all_contexts, &settings)?;
     let failed = results.iter().any(|r| r.status == Status::Loaded && !r.ok);
     let text = match args.output {
-        Format::Json => serde_json::to_string_pretty(&serde_json::json!({ "backends": results })).expect("serialises") + "\n",
+        Format::Json => {
+            serde_json::to_string_pretty(&serde_json::json!({ "backends": results })).expect("serialises") + "\n"
+        }
         Format::Table => render(&results),
     };
     print_stdout(&text)?;
@@ -127,7 +129,13 @@ fn render(results: &[BackendCheck]) -> String {
         out.push_str(&format!("  {}: {state}\n", r.display_name));
         let n = r.items.len();
         for (i, item) in r.items.iter().enumerate() {
-            let branch = if n == 1 { "   " } else if i + 1 == n { "└──" } else { "├──" };
+            let branch = if n == 1 {
+                "   "
+            } else if i + 1 == n {
+                "└──"
+            } else {
+                "├──"
+            };
             let word = if item.ok { "ok" } else { "failed" };
             out.push_str(&format!("    {branch} {}: {word}. {}\n", item.subject, item.summary));
             for d in &item.details {

@@ -3,7 +3,10 @@
 
 use clap::CommandFactory;
 
-use crate::{cli::Cli, diagnostics::{Failure, print_stdout}};
+use crate::{
+    cli::Cli,
+    diagnostics::{Failure, print_stdout},
+};
 
 /// Prints the completion script for `shell`.
 pub fn completions(shell: clap_complete::Shell) -> Result<u8, Failure> {

@@ -42,13 +42,13 @@ pub fn run(app: &App, args: &PluginsArgs) -> Result<u8, Failure> {
     let set = app.load_plugins();
     let text = match args.output {
         Format::Json => serde_json::to_string_pretty(&report(&set)).expect("report serialises") + "\n",
-        Format::Table => render_table(&set, app.verbose),
+        Format::Table => render_table(&set, app.verbose, app.config_path.as_deref()),
     };
     print_stdout(&text)?;
     Ok(0)
 }
 
-fn render_table(set: &PluginSet, verbose: u8) -> String {
+fn render_table(set: &PluginSet, verbose: u8, config: Option<&std::path::Path>) -> String {
     let dash = || "-".to_string();
     let rows = set.entries.iter().map(|e| {
         let info = e.info.as_ref();
@@ -82,7 +82,15 @@ fn render_table(set: &PluginSet, verbose: u8) -> String {
             let state = if d.path.is_dir() { "" } else { " (absent)" };
             out.push_str(&format!("  {} [{}]{state}\n", d.path.display(), d.origin.label()));
         }
-        out.push_str(&format!("\nLoaded {} plugin(s) in {:.2} ms\n", set.loaded.len(), set.elapsed.as_secs_f64() * 1e3));
+        out.push_str(&format!(
+            "\nConfig file: {}\n",
+            config.map_or_else(|| "none".to_string(), |p| p.display().to_string())
+        ));
+        out.push_str(&format!(
+            "\nLoaded {} backend(s) in {:.2} ms\n",
+            set.loaded.len(),
+            set.elapsed.as_secs_f64() * 1e3
+        ));
         for e in &set.entries {
             if let Some(ms) = e.load_ms {
                 out.push_str(&format!("  {}: {ms:.2} ms", e.name));

@@ -57,15 +57,21 @@ pub fn requirements_for(plugins: &PluginSet, req: &GpuRequest) -> Requirements {
 }
 
 /// Checks requirements and that some GPU backend is there at all.
-pub fn check_backends(plugins: &PluginSet, req: &GpuRequest, command: &str) -> Result<Vec<requirements::Skipped>, Unmet> {
+pub fn check_backends(
+    plugins: &PluginSet,
+    req: &GpuRequest,
+    command: &str,
+) -> Result<Vec<requirements::Skipped>, Unmet> {
     let skipped = requirements::check(plugins, &requirements_for(plugins, req), command)?;
-    let any = plugins.loaded.iter().any(|b| b.has_capability(capability::CATALOG) || b.has_capability(capability::CLUSTERS));
+    let any =
+        plugins.loaded.iter().any(|b| b.has_capability(capability::CATALOG) || b.has_capability(capability::CLUSTERS));
     if !any {
         return Err(Unmet::Unavailable {
             backend: "*".into(),
             status: crate::plugins::Status::Missing,
             message: format!("`{command}` needs a GPU backend, and none is loaded"),
             hint: Some("install at least one backend plugin; `skyhost plugins` shows how".into()),
+            looked_in: None,
         });
     }
     Ok(skipped)

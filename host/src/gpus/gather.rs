@@ -10,9 +10,7 @@ use std::{
     time::Duration,
 };
 
-use skyhost_plugin_api::{
-    ClusterQuery, ClusterReport, GpuQuery, GpuQueryResponse, PluginError, capability, method,
-};
+use skyhost_plugin_api::{ClusterQuery, ClusterReport, GpuQuery, GpuQueryResponse, PluginError, capability, method};
 
 use super::{
     report::{self, ClusterSection, GpuReport, Mode, NotFound, Note},
@@ -87,7 +85,12 @@ fn catalog_query(req: &GpuRequest, resolved: &Resolved, want_counts: bool, want_
     }
 }
 
-fn ask_catalog(backend: &Backend, settings: &CatalogSettings, q: impl Fn(&Resolved) -> GpuQuery, progress: &Progress) -> Answer {
+fn ask_catalog(
+    backend: &Backend,
+    settings: &CatalogSettings,
+    q: impl Fn(&Resolved) -> GpuQuery,
+    progress: &Progress,
+) -> Answer {
     let resolved = match &backend.info.catalog {
         Some(spec) => catalogs::resolve(settings, backend, spec, &|name| {
             set_progress(progress, name, Some(format!("downloading the {name} catalog")))
@@ -124,7 +127,8 @@ pub fn gather(
     let want_offerings = mode != Mode::Default || want_all_offerings;
     let clusters: Vec<&Arc<Backend>> =
         plugins.with_capability(capability::CLUSTERS).filter(|b| wanted(req, &b.name)).collect();
-    let clouds: Vec<&Arc<Backend>> = plugins.with_capability(capability::CATALOG).filter(|b| wanted(req, &b.name)).collect();
+    let clouds: Vec<&Arc<Backend>> =
+        plugins.with_capability(capability::CATALOG).filter(|b| wanted(req, &b.name)).collect();
 
     let answers: Vec<(Arc<Backend>, Answer)> = std::thread::scope(|s| {
         let mut handles = Vec::new();
@@ -139,7 +143,12 @@ pub fn gather(
         }
         for b in clouds.iter().copied() {
             handles.push(s.spawn(move || {
-                let answer = ask_catalog(b, &settings.catalogs, |r| catalog_query(req, r, want_counts, want_offerings), progress);
+                let answer = ask_catalog(
+                    b,
+                    &settings.catalogs,
+                    |r| catalog_query(req, r, want_counts, want_offerings),
+                    progress,
+                );
                 set_progress(progress, &b.name, None);
                 (b.clone(), answer)
             }));
@@ -151,7 +160,10 @@ pub fn gather(
         schema_version: report::SCHEMA_VERSION,
         query: req.clone(),
         mode,
-        clouds_included: req.infra.as_deref().is_none_or(|i| plugins.backend(i).is_some_and(|b| b.has_capability(capability::CATALOG))),
+        clouds_included: req
+            .infra
+            .as_deref()
+            .is_none_or(|i| plugins.backend(i).is_some_and(|b| b.has_capability(capability::CATALOG))),
         ..Default::default()
     };
     let mut counts: BTreeMap<String, Vec<f64>> = BTreeMap::new();
@@ -190,7 +202,12 @@ pub fn gather(
                     report.notes.push(Note::new(
                         "catalog",
                         Some(&backend.name),
-                        format!("the catalog directory has no {}; used the {:?} copy instead", missing.display(), resolved.origin).to_lowercase(),
+                        format!(
+                            "the catalog directory has no {}; used the {:?} copy instead",
+                            missing.display(),
+                            resolved.origin
+                        )
+                        .to_lowercase(),
                         None,
                     ));
                 }
@@ -275,7 +292,13 @@ fn no_cluster_gpus(backend: &Backend, req: &GpuRequest) -> Note {
     )
 }
 
-fn not_found(plugins: &PluginSet, req: &GpuRequest, clouds: &[&Arc<Backend>], settings: &GatherSettings, in_clusters: bool) -> NotFound {
+fn not_found(
+    plugins: &PluginSet,
+    req: &GpuRequest,
+    clouds: &[&Arc<Backend>],
+    settings: &GatherSettings,
+    in_clusters: bool,
+) -> NotFound {
     let name = req.name.clone().unwrap_or_default();
     let qty = req.quantity.map(|q| format!(" with requested quantity {q}")).unwrap_or_default();
     let place = match req.infra.as_deref().and_then(|i| plugins.backend(i)) {
@@ -287,7 +310,9 @@ fn not_found(plugins: &PluginSet, req: &GpuRequest, clouds: &[&Arc<Backend>], se
     let all = GpuRequest { region: req.region.clone(), ..Default::default() };
     let progress: Progress = Arc::default();
     for b in clouds {
-        if let Answer::Catalog(_, Ok(resp)) = ask_catalog(b, &settings.catalogs, |r| catalog_query(&all, r, true, false), &progress) {
+        if let Answer::Catalog(_, Ok(resp)) =
+            ask_catalog(b, &settings.catalogs, |r| catalog_query(&all, r, true, false), &progress)
+        {
             for c in resp.counts {
                 report::merge_counts(&mut names, &c.name, &c.quantities);
             }

@@ -48,7 +48,17 @@ fn count_table(header: &str, rows: &[AcceleratorQuantities]) -> String {
 }
 
 fn offering_table(t: &OfferingTable, with_region: bool) -> String {
-    let mut headers = vec!["GPU", "QTY", "CLOUD", "INSTANCE_TYPE", "DEVICE_MEM", "vCPUs", "HOST_MEM", "HOURLY_PRICE", "HOURLY_SPOT_PRICE"];
+    let mut headers = vec![
+        "GPU",
+        "QTY",
+        "CLOUD",
+        "INSTANCE_TYPE",
+        "DEVICE_MEM",
+        "vCPUs",
+        "HOST_MEM",
+        "HOURLY_PRICE",
+        "HOURLY_SPOT_PRICE",
+    ];
     if with_region {
         headers.push("REGION");
     }
@@ -150,7 +160,10 @@ fn cluster_section(section: &ClusterSection, mode: Mode, quantity_filter: bool, 
                 ]
             })
         });
-        out.push_str(&table(&["CONTEXT", "NODE", "vCPU", "Memory (GB)", "GPU", "GPU UTILIZATION", "NODE STATUS"], rows));
+        out.push_str(&table(
+            &["CONTEXT", "NODE", "vCPU", "Memory (GB)", "GPU", "GPU UTILIZATION", "NODE STATUS"],
+            rows,
+        ));
         out.push('\n');
     }
     Some(out)
@@ -180,7 +193,8 @@ pub fn tables(report: &GpuReport, color: bool) -> String {
                 cloud.push(count_table("OTHER_GPU", &report.other_gpus));
                 cloud.extend(report.offerings.iter().map(|t| offering_table(t, false)));
             } else {
-                cloud.push("Hint: use -a/--all to see all accelerators (including non-common ones) and pricing.".into());
+                cloud
+                    .push("Hint: use -a/--all to see all accelerators (including non-common ones) and pricing.".into());
             }
         }
         Mode::Named => match &report.not_found {
@@ -214,7 +228,16 @@ fn join_blocks(blocks: Vec<String>) -> String {
 pub fn csv(report: &GpuReport) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
     let _ = w.write_record([
-        "GPU", "QTY", "CLOUD", "INSTANCE_TYPE", "DEVICE_MEM_GIB", "VCPUS", "HOST_MEM_GIB", "HOURLY_PRICE", "HOURLY_SPOT_PRICE", "REGION",
+        "GPU",
+        "QTY",
+        "CLOUD",
+        "INSTANCE_TYPE",
+        "DEVICE_MEM_GIB",
+        "VCPUS",
+        "HOST_MEM_GIB",
+        "HOURLY_PRICE",
+        "HOURLY_SPOT_PRICE",
+        "REGION",
     ]);
     let num = |x: Option<f64>| x.map(|v| format!("{v}")).unwrap_or_default();
     for r in report.offerings.iter().flat_map(|t| &t.rows) {

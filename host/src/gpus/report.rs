@@ -15,7 +15,19 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 /// SkyPilot's list of common GPUs (0.14.1), shown by default.
 pub const COMMON_GPUS: [&str; 14] = [
-    "A10", "A10G", "A100", "A100-80GB", "B200", "H100", "H200", "L4", "L40S", "RTX5090", "RTXPRO6000", "T4", "V100",
+    "A10",
+    "A10G",
+    "A100",
+    "A100-80GB",
+    "B200",
+    "H100",
+    "H200",
+    "L4",
+    "L40S",
+    "RTX5090",
+    "RTXPRO6000",
+    "T4",
+    "V100",
     "V100-32GB",
 ];
 
@@ -238,7 +250,9 @@ pub fn count_tables(
     let take = |names: &[&str]| -> Vec<AcceleratorQuantities> {
         names
             .iter()
-            .filter_map(|n| counts.get(*n).map(|q| AcceleratorQuantities { name: n.to_string(), quantities: q.clone() }))
+            .filter_map(|n| {
+                counts.get(*n).map(|q| AcceleratorQuantities { name: n.to_string(), quantities: q.clone() })
+            })
             .collect()
     };
     let common = take(&COMMON_GPUS);
@@ -290,7 +304,9 @@ pub fn cluster_totals(clusters: &[Cluster]) -> Vec<GpuTotal> {
 /// Jaro-Winkler similarity, which suits short names with a typo (`A1OO`).
 pub fn suggestions<'a>(wanted: &str, names: impl Iterator<Item = &'a str>) -> Vec<String> {
     // Case, punctuation and the letter O typed for a zero do not count.
-    let norm = |s: &str| s.chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_ascii_lowercase().replace('o', "0");
+    let norm = |s: &str| {
+        s.chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_ascii_lowercase().replace('o', "0")
+    };
     let w = norm(wanted);
     let mut scored: Vec<(f64, String)> = names
         .map(|n| {
@@ -331,7 +347,11 @@ mod tests {
     #[test]
     fn clouds_are_ordered_by_their_cheapest_prices() {
         let tables = offering_tables(vec![
-            ("aws".into(), "AWS".into(), vec![offering("H100", Some(98.32), Some(9.8)), offering("H100", None, Some(1.0))]),
+            (
+                "aws".into(),
+                "AWS".into(),
+                vec![offering("H100", Some(98.32), Some(9.8)), offering("H100", None, Some(1.0))],
+            ),
             ("gcp".into(), "GCP".into(), vec![offering("H100", Some(46.0), Some(20.2))]),
             ("lambda".into(), "Lambda".into(), vec![offering("H100", Some(23.92), None)]),
         ]);

@@ -85,7 +85,12 @@ fn parse_quantity(text: &str) -> Result<u32, String> {
 impl RawGpuQuery {
     /// Validates the inputs; the error is one line for a usage message.
     pub fn validate(self) -> Result<GpuRequest, String> {
-        let mut r = GpuRequest { all: self.all, all_regions: self.all_regions, all_contexts: self.all_contexts, ..Default::default() };
+        let mut r = GpuRequest {
+            all: self.all,
+            all_regions: self.all_regions,
+            all_contexts: self.all_contexts,
+            ..Default::default()
+        };
         if let Some(text) = self.name.filter(|n| !n.is_empty()) {
             let parts: Vec<&str> = text.split(':').collect();
             let (name, qty) = match parts.as_slice() {
@@ -96,11 +101,9 @@ impl RawGpuQuery {
             if name.is_empty() {
                 return Err(format!("invalid accelerator '{text}': the name is empty"));
             }
-            regex::RegexBuilder::new(name)
-                .case_insensitive(true)
-                .size_limit(1 << 20)
-                .build()
-                .map_err(|e| format!("invalid GPU name pattern '{name}': {}", e.to_string().lines().last().unwrap_or_default()))?;
+            regex::RegexBuilder::new(name).case_insensitive(true).size_limit(1 << 20).build().map_err(|e| {
+                format!("invalid GPU name pattern '{name}': {}", e.to_string().lines().last().unwrap_or_default())
+            })?;
             r.name = Some(name.to_string());
             r.quantity = qty;
         }
@@ -142,7 +145,9 @@ impl RawGpuQuery {
         if is_kubernetes {
             if let Some(ctx) = place {
                 if !self.contexts.is_empty() {
-                    return Err("give the context either in --infra kubernetes/CONTEXT or with --context, not both".into());
+                    return Err(
+                        "give the context either in --infra kubernetes/CONTEXT or with --context, not both".into()
+                    );
                 }
                 r.contexts.push(ctx);
             }
@@ -150,7 +155,9 @@ impl RawGpuQuery {
             r.region = place;
         }
         if !is_kubernetes && r.infra.is_some() && (!self.contexts.is_empty() || self.all_contexts) {
-            return Err("--context and --all-contexts apply to Kubernetes; use them without --infra or with --infra k8s".into());
+            return Err(
+                "--context and --all-contexts apply to Kubernetes; use them without --infra or with --infra k8s".into(),
+            );
         }
         r.contexts.extend(self.contexts);
         if r.all_contexts && !r.contexts.is_empty() {
@@ -183,7 +190,10 @@ mod tests {
             r.infra = Some("aws/us-east-1".into());
         })
         .unwrap();
-        assert_eq!((r.name.as_deref(), r.quantity, r.infra.as_deref(), r.region.as_deref()), (Some("A100"), Some(8), Some("aws"), Some("us-east-1")));
+        assert_eq!(
+            (r.name.as_deref(), r.quantity, r.infra.as_deref(), r.region.as_deref()),
+            (Some("A100"), Some(8), Some("aws"), Some("us-east-1"))
+        );
         let k = q(|r| r.infra = Some("k8s/my-ctx".into())).unwrap();
         assert_eq!((k.infra.as_deref(), k.contexts.clone()), (Some("kubernetes"), vec!["my-ctx".to_string()]));
     }
@@ -197,7 +207,15 @@ mod tests {
             (RawGpuQuery { name: Some("A100(".into()), ..Default::default() }, "pattern"),
             (RawGpuQuery { name: Some("A100".into()), all: true, ..Default::default() }, "--all"),
             (RawGpuQuery { all_regions: true, ..Default::default() }, "GPU name"),
-            (RawGpuQuery { name: Some("A".into()), all_regions: true, infra: Some("aws/r".into()), ..Default::default() }, "region"),
+            (
+                RawGpuQuery {
+                    name: Some("A".into()),
+                    all_regions: true,
+                    infra: Some("aws/r".into()),
+                    ..Default::default()
+                },
+                "region",
+            ),
             (RawGpuQuery { region: Some("r".into()), ..Default::default() }, "--cloud"),
             (RawGpuQuery { infra: Some("aws".into()), contexts: vec!["c".into()], ..Default::default() }, "Kubernetes"),
         ] {

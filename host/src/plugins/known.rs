@@ -1,15 +1,6 @@
 //! The first-party backends, compiled in so that a missing one is reported
 //! with its install instructions before any command runs.
 
-/// What kind of GPU source a backend is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BackendKind {
-    /// Live clusters with realtime availability.
-    Clusters,
-    /// Priced offerings from a SkyPilot-format catalog.
-    Catalog,
-}
-
 /// A first-party backend.
 #[derive(Debug)]
 pub struct KnownBackend {
@@ -17,25 +8,23 @@ pub struct KnownBackend {
     pub name: &'static str,
     /// Name for people, as SkyPilot shows it.
     pub display_name: &'static str,
-    /// Clusters or catalog.
-    pub kind: BackendKind,
     /// The plugin file that serves it: `libskyhost_<file>.so`.
     pub file: &'static str,
 }
 
 const fn cloud(name: &'static str, display_name: &'static str) -> KnownBackend {
-    KnownBackend { name, display_name, kind: BackendKind::Catalog, file: name }
+    KnownBackend { name, display_name, file: name }
 }
 
 /// A small cloud, served by the `neoclouds` plugin.
 const fn neocloud(name: &'static str, display_name: &'static str) -> KnownBackend {
-    KnownBackend { name, display_name, kind: BackendKind::Catalog, file: "neoclouds" }
+    KnownBackend { name, display_name, file: "neoclouds" }
 }
 
 /// Kubernetes first, then the clouds in SkyPilot's `ALL_CLOUDS` order, which
 /// is also the order in which their accelerators first appear in `-a`.
 pub const KNOWN_BACKENDS: &[KnownBackend] = &[
-    KnownBackend { name: "kubernetes", display_name: "Kubernetes", kind: BackendKind::Clusters, file: "kubernetes" },
+    KnownBackend { name: "kubernetes", display_name: "Kubernetes", file: "kubernetes" },
     cloud("aws", "AWS"),
     cloud("azure", "Azure"),
     cloud("gcp", "GCP"),
@@ -79,7 +68,9 @@ pub fn file_name(name: &str) -> String {
 pub fn install_hint(name: &str) -> String {
     let file = file_name(name);
     let dest = "~/.local/share/skyhost/plugins/";
-    let Some(k) = known(name) else { return format!("install {file} into {dest} (or any directory on the plugin path)") };
+    let Some(k) = known(name) else {
+        return format!("install {file} into {dest} (or any directory on the plugin path)");
+    };
     let serves = served_by(k.file);
     let also = if serves.len() > 1 {
         format!(" (it serves {})", serves.iter().map(|k| k.name).collect::<Vec<_>>().join(", "))

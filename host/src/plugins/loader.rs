@@ -83,15 +83,18 @@ fn describe(module: BackendModuleRef, path: &Path) -> Result<PluginInfo, LoadFai
 fn explain(error: &LibraryError, path: &Path) -> LoadFailure {
     let detail = error.to_string().trim().to_string();
     let p = path.display();
-    let broken = |reason: String, hint: String| LoadFailure { incompatible: false, reason, hint, detail: detail.clone() };
-    let incompatible = |reason: String, hint: String| LoadFailure { incompatible: true, reason, hint, detail: detail.clone() };
+    let broken =
+        |reason: String, hint: String| LoadFailure { incompatible: false, reason, hint, detail: detail.clone() };
+    let incompatible =
+        |reason: String, hint: String| LoadFailure { incompatible: true, reason, hint, detail: detail.clone() };
     let rebuild = format!(
         "install a build of this plugin made for skyhost interface {INTERFACE_VERSION} (the same major version), or remove {p}"
     );
     match error {
-        LibraryError::OpenError { err, .. } => {
-            broken(format!("the dynamic loader refused it: {}", first_line(&err.to_string())), format!("remove or reinstall {p}"))
-        }
+        LibraryError::OpenError { err, .. } => broken(
+            format!("the dynamic loader refused it: {}", first_line(&err.to_string())),
+            format!("remove or reinstall {p}"),
+        ),
         LibraryError::GetSymbolError { .. } => broken(
             "not a skyhost plugin (no abi_stable root module)".into(),
             format!("remove {p}, or rename it so it does not start with libskyhost_"),

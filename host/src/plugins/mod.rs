@@ -19,7 +19,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use skyhost_plugin_api::{BackendModuleRef, ErrorKind, PluginError, PluginInfo};
 
 pub use known::{KNOWN_BACKENDS, KnownBackend};
-pub use search_path::{DirOrigin, SearchDir};
+pub use search_path::SearchDir;
 
 /// What switched a backend off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -168,7 +168,11 @@ impl Backend {
 
     /// Calls `method` with `request`. A method the plugin does not list is
     /// refused here, with a hint to upgrade, instead of being sent.
-    pub fn call<Req: Serialize, Resp: DeserializeOwned>(&self, method: &str, request: &Req) -> Result<Resp, PluginError> {
+    pub fn call<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        method: &str,
+        request: &Req,
+    ) -> Result<Resp, PluginError> {
         if !self.info.methods.iter().any(|m| m == method) {
             return Err(PluginError::new(
                 ErrorKind::UnknownMethod,
@@ -183,7 +187,10 @@ impl Backend {
             .map_err(|e| PluginError::new(ErrorKind::BadRequest, format!("request does not serialise: {e}")))?;
         let text = self.call_raw(method, &request)?;
         serde_json::from_str(&text).map_err(|e| {
-            PluginError::new(ErrorKind::Other, format!("the {} plugin sent a response that does not parse: {e}", self.name))
+            PluginError::new(
+                ErrorKind::Other,
+                format!("the {} plugin sent a response that does not parse: {e}", self.name),
+            )
         })
     }
 
@@ -198,7 +205,10 @@ impl Backend {
         };
         match (self.module.call())(method.into(), request.into()).into_result() {
             Ok(text) => Ok(text.into_string()),
-            Err(text) => Err(serde_json::from_str(&text).unwrap_or_else(|_| PluginError::new(ErrorKind::Other, text.into_string()))),
+            Err(text) => {
+                Err(serde_json::from_str(&text)
+                    .unwrap_or_else(|_| PluginError::new(ErrorKind::Other, text.into_string())))
+            }
         }
     }
 }
@@ -242,7 +252,8 @@ impl PluginSet {
         let started = Instant::now();
         let mut set = PluginSet { search_path: options.search_path, ..Default::default() };
         let verified = verified::Verified::load(options.cache_dir.clone());
-        let disabled = |backend: &str, file: &str| options.disabled.get(backend).or_else(|| options.disabled.get(file)).cloned();
+        let disabled =
+            |backend: &str, file: &str| options.disabled.get(backend).or_else(|| options.disabled.get(file)).cloned();
         let mut entries: Vec<Entry> = Vec::new();
         for dir in set.search_path.clone() {
             let candidates = match search_path::scan(&dir.path) {
@@ -267,20 +278,29 @@ impl PluginSet {
                 let claimed_by = |name: &str, entries: &[Entry]| {
                     entries.iter().find(|e| e.name == name && e.status != Status::Shadowed).and_then(|e| e.path.clone())
                 };
-                let wanted: Vec<&String> =
-                    served.iter().filter(|n| claimed_by(n, &entries).is_none() && disabled(n, &c.name).is_none()).collect();
+                let wanted: Vec<&String> = served
+                    .iter()
+                    .filter(|n| claimed_by(n, &entries).is_none() && disabled(n, &c.name).is_none())
+                    .collect();
                 if wanted.is_empty() {
                     for name in &served {
                         entries.push(match claimed_by(name, &entries) {
                             Some(winner) => shadowed_entry(name, &c.path, &winner),
-                            None => disabled_entry(name, Some(c.path.clone()), &disabled(name, &c.name).unwrap_or_default()),
+                            None => {
+                                disabled_entry(name, Some(c.path.clone()), &disabled(name, &c.name).unwrap_or_default())
+                            }
                         });
                     }
                     continue;
                 }
                 let file_started = Instant::now();
                 let loaded = preflight::check(&c.path)
-                    .map_err(|e| loader::LoadFailure { incompatible: false, reason: e.to_string(), hint: e.hint(&c.path), detail: String::new() })
+                    .map_err(|e| loader::LoadFailure {
+                        incompatible: false,
+                        reason: e.to_string(),
+                        hint: e.hint(&c.path),
+                        detail: String::new(),
+                    })
                     .and_then(|meta| {
                         let header = loader::open(&c.path)?;
                         let known_good = verified.contains(&meta, &c.path);
@@ -314,7 +334,13 @@ impl PluginSet {
                         e.load_ms = ms;
                         entries.push(e);
                         let member = !l.info.backends.is_empty();
-                        set.loaded.push(Arc::new(Backend { name, path: c.path.clone(), info, module: l.module, member }));
+                        set.loaded.push(Arc::new(Backend {
+                            name,
+                            path: c.path.clone(),
+                            info,
+                            module: l.module,
+                            member,
+                        }));
                     }
                 }
             }

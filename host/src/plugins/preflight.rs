@@ -44,7 +44,9 @@ impl PreflightError {
         let p = path.display();
         match self {
             Self::WorldWritable(_) => format!("run `chmod o-w {p}` if you trust the file, or remove it"),
-            Self::Truncated(_) => format!("the copy is incomplete: reinstall {p} (copy to a temporary name, then rename)"),
+            Self::Truncated(_) => {
+                format!("the copy is incomplete: reinstall {p} (copy to a temporary name, then rename)")
+            }
             Self::NotAFile(_) => format!("remove {p} or rename it so it does not look like a plugin"),
             Self::Unreadable(_) => format!("check that {p} exists (a symlink may point nowhere) and is readable"),
             _ => format!("remove {p}: it is not a skyhost plugin for this machine"),
@@ -152,15 +154,11 @@ fn check_elf(file: &mut File, len: u64) -> Result<(), PreflightError> {
 
     let ph_end = phoff.saturating_add(phentsize.saturating_mul(phnum));
     if phnum == 0 || phentsize < 56 || ph_end > len {
-        return Err(PreflightError::Truncated(format!(
-            "program headers end at {ph_end}, file has {len} bytes"
-        )));
+        return Err(PreflightError::Truncated(format!("program headers end at {ph_end}, file has {len} bytes")));
     }
     let sh_end = shoff.saturating_add(shentsize.saturating_mul(shnum));
     if sh_end > len {
-        return Err(PreflightError::Truncated(format!(
-            "section headers end at {sh_end}, file has {len} bytes"
-        )));
+        return Err(PreflightError::Truncated(format!("section headers end at {sh_end}, file has {len} bytes")));
     }
     let mut phdrs = vec![0u8; (phentsize * phnum) as usize];
     read_at(file, phoff, &mut phdrs)?;
@@ -170,9 +168,7 @@ fn check_elf(file: &mut File, len: u64) -> Result<(), PreflightError> {
         }
         let end = u64_at(ph, 8).saturating_add(u64_at(ph, 32));
         if end > len {
-            return Err(PreflightError::Truncated(format!(
-                "loadable segment ends at {end}, file has {len} bytes"
-            )));
+            return Err(PreflightError::Truncated(format!("loadable segment ends at {end}, file has {len} bytes")));
         }
     }
     Ok(())

@@ -78,11 +78,15 @@ mod tests {
                 let (cache, calls) = (cache.clone(), calls.clone());
                 tokio::spawn(async move {
                     cache
-                        .get_or_compute("k".into(), |_| true, || async {
-                            calls.fetch_add(1, Ordering::SeqCst);
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            7
-                        })
+                        .get_or_compute(
+                            "k".into(),
+                            |_| true,
+                            || async {
+                                calls.fetch_add(1, Ordering::SeqCst);
+                                tokio::time::sleep(Duration::from_millis(50)).await;
+                                7
+                            },
+                        )
                         .await
                 })
             })

@@ -99,18 +99,18 @@ pub fn run(plugins: PluginSet, gather: GatherSettings, settings: ServeSettings, 
         eprintln!("skyhost serve: {line}");
     }
     raise_open_file_limit();
-    let addr: SocketAddr = settings
-        .addr
-        .parse()
-        .map_err(|e| Failure::usage(format!("cannot listen on '{}': {e}", settings.addr)).help("give an address like 127.0.0.1:46590"))?;
+    let addr: SocketAddr = settings.addr.parse().map_err(|e| {
+        Failure::usage(format!("cannot listen on '{}': {e}", settings.addr))
+            .help("give an address like 127.0.0.1:46590")
+    })?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("skyhost-serve")
         .build()
         .map_err(|e| Failure::error(format!("cannot start the server runtime: {e}")))?;
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind(addr))
-        .map_err(|e| Failure::error(format!("cannot listen on {addr}: {e}")).help("choose another address with --addr"))?;
+    let listener = runtime.block_on(tokio::net::TcpListener::bind(addr)).map_err(|e| {
+        Failure::error(format!("cannot listen on {addr}: {e}")).help("choose another address with --addr")
+    })?;
     let local = listener.local_addr().map_err(|e| Failure::error(e.to_string()))?;
     let (plugins_json, ready_json) = routes::startup_documents(&plugins);
     let state = Arc::new(routes::ServerState {

@@ -58,7 +58,13 @@ fn json(status: StatusCode, body: Bytes) -> Response {
 }
 
 /// An error answer.
-pub fn error(status: StatusCode, kind: &str, backend: Option<&str>, message: impl Into<String>, hint: Option<String>) -> Answer {
+pub fn error(
+    status: StatusCode,
+    kind: &str,
+    backend: Option<&str>,
+    message: impl Into<String>,
+    hint: Option<String>,
+) -> Answer {
     let body = ApiError {
         error: ApiErrorBody { kind: kind.into(), backend: backend.map(str::to_string), message: message.into(), hint },
     };
@@ -125,7 +131,9 @@ fn decode(text: &str) -> Result<String, String> {
             b'%' => {
                 let hex = [bytes.next(), bytes.next()];
                 let value = match hex {
-                    [Some(h), Some(l)] => std::str::from_utf8(&[h, l]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()),
+                    [Some(h), Some(l)] => {
+                        std::str::from_utf8(&[h, l]).ok().and_then(|h| u8::from_str_radix(h, 16).ok())
+                    }
                     _ => None,
                 };
                 out.push(value.ok_or_else(|| format!("bad percent escape in '{text}'"))?);
@@ -165,11 +173,18 @@ fn gpu_query(query: Option<&str>) -> Result<RawGpuQuery, Answer> {
     Ok(raw)
 }
 
-async fn run_blocking<T: Send + 'static>(st: &ServerState, work: impl FnOnce() -> T + Send + 'static) -> Result<T, Answer> {
-    let _permit = st.backend_calls.acquire().await.map_err(|_| error(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", None, "the server is shutting down", None))?;
+async fn run_blocking<T: Send + 'static>(
+    st: &ServerState,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Answer> {
+    let _permit = st.backend_calls.acquire().await.map_err(|_| {
+        error(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", None, "the server is shutting down", None)
+    })?;
     match tokio::time::timeout(st.request_timeout, tokio::task::spawn_blocking(work)).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, "internal", None, format!("the request failed: {e}"), None)),
+        Ok(Err(e)) => {
+            Err(error(StatusCode::INTERNAL_SERVER_ERROR, "internal", None, format!("the request failed: {e}"), None))
+        }
         Err(_) => Err(error(
             StatusCode::GATEWAY_TIMEOUT,
             "timeout",
@@ -197,7 +212,8 @@ async fn gpus(State(st): State<Arc<ServerState>>, RawQuery(query): RawQuery) -> 
             run_blocking(&st2, {
                 let st3 = st2.clone();
                 move || {
-                    let report = gather::gather(&st3.plugins, &req, &skipped, &st3.settings, false, &Progress::default());
+                    let report =
+                        gather::gather(&st3.plugins, &req, &skipped, &st3.settings, false, &Progress::default());
                     (StatusCode::OK, Bytes::from(serde_json::to_vec(&report).expect("serialises")))
                 }
             })
@@ -221,7 +237,11 @@ async fn check_route(State(st): State<Arc<ServerState>>, RawQuery(query): RawQue
                 "backend" => backends.push(value),
                 "context" => contexts.push(value),
                 "all_contexts" => all_contexts = truthy(&key, &value)?,
-                other => return Err(bad_request(format!("unknown query parameter '{other}' (known: backend, context, all_contexts)"))),
+                other => {
+                    return Err(bad_request(format!(
+                        "unknown query parameter '{other}' (known: backend, context, all_contexts)"
+                    )));
+                }
             }
         }
         let key = format!("{backends:?}{contexts:?}{all_contexts}");
@@ -230,7 +250,12 @@ async fn check_route(State(st): State<Arc<ServerState>>, RawQuery(query): RawQue
             run_blocking(&st2, {
                 let st3 = st2.clone();
                 move || match check::checks(&st3.plugins, &backends, &contexts, all_contexts, &st3.settings) {
-                    Ok(results) => (StatusCode::OK, Bytes::from(serde_json::to_vec(&serde_json::json!({ "backends": results })).expect("serialises"))),
+                    Ok(results) => (
+                        StatusCode::OK,
+                        Bytes::from(
+                            serde_json::to_vec(&serde_json::json!({ "backends": results })).expect("serialises"),
+                        ),
+                    ),
                     Err(u) => unmet(u),
                 }
             })
@@ -245,8 +270,13 @@ async fn check_route(State(st): State<Arc<ServerState>>, RawQuery(query): RawQue
 }
 
 async fn not_found(uri: axum::http::Uri) -> Response {
-    let (status, body) =
-        error(StatusCode::NOT_FOUND, "not_found", None, format!("there is nothing at {}", uri.path()), Some("see /v1/openapi.json".into()));
+    let (status, body) = error(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        None,
+        format!("there is nothing at {}", uri.path()),
+        Some("see /v1/openapi.json".into()),
+    );
     json(status, body)
 }
 
@@ -266,11 +296,20 @@ async fn stamp(mut response: Response) -> Response {
 pub fn router(state: Arc<ServerState>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { json(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ok\"}")) }))
-        .route("/readyz", get(|State(st): State<Arc<ServerState>>| async move { json(StatusCode::OK, st.ready_json.clone()) }))
-        .route("/v1/plugins", get(|State(st): State<Arc<ServerState>>| async move { json(StatusCode::OK, st.plugins_json.clone()) }))
+        .route(
+            "/readyz",
+            get(|State(st): State<Arc<ServerState>>| async move { json(StatusCode::OK, st.ready_json.clone()) }),
+        )
+        .route(
+            "/v1/plugins",
+            get(|State(st): State<Arc<ServerState>>| async move { json(StatusCode::OK, st.plugins_json.clone()) }),
+        )
         .route("/v1/gpus", get(gpus))
         .route("/v1/check", get(check_route))
-        .route("/v1/openapi.json", get(|| async { json(StatusCode::OK, Bytes::from_static(include_bytes!("openapi.json"))) }))
+        .route(
+            "/v1/openapi.json",
+            get(|| async { json(StatusCode::OK, Bytes::from_static(include_bytes!("openapi.json"))) }),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::map_response(stamp))
@@ -294,5 +333,8 @@ pub fn startup_documents(plugins: &PluginSet) -> (Bytes, Bytes) {
         })
         .collect();
     let ready = serde_json::json!({ "ready": true, "backends": backends });
-    (Bytes::from(serde_json::to_vec(&report).expect("serialises")), Bytes::from(serde_json::to_vec(&ready).expect("serialises")))
+    (
+        Bytes::from(serde_json::to_vec(&report).expect("serialises")),
+        Bytes::from(serde_json::to_vec(&ready).expect("serialises")),
+    )
 }

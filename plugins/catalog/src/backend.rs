@@ -125,8 +125,7 @@ impl CloudBackend {
                 Pricing::PerRow => query::candidates(&catalog, &filter),
                 Pricing::GpuPlusHost => gcp::joined_candidates(&catalog, &filter),
             };
-            response.offerings =
-                query::offerings(candidates, q.all_regions, self.spec.pricing == Pricing::GpuPlusHost);
+            response.offerings = query::offerings(candidates, q.all_regions, self.spec.pricing == Pricing::GpuPlusHost);
         }
         response.warnings.extend(catalog.skipped_warning(&label));
         Ok(response)
@@ -161,7 +160,9 @@ impl CloudBackend {
                 details: s.warnings,
                 hint: None,
             },
-            Err(e) => CheckItem { subject: "catalog".into(), ok: false, summary: e.message, details: vec![], hint: e.hint },
+            Err(e) => {
+                CheckItem { subject: "catalog".into(), ok: false, summary: e.message, details: vec![], hint: e.hint }
+            }
         };
         CheckReport { items: vec![item] }
     }

@@ -19,9 +19,24 @@ use crate::{
     query::{Candidate, Filter, candidates},
 };
 
-const FIXED_HOSTS: &[(&str, &[(u32, &[&str])])] = &[
-    ("A100", &[(1, &["a2-highgpu-1g"]), (2, &["a2-highgpu-2g"]), (4, &["a2-highgpu-4g"]), (8, &["a2-highgpu-8g"]), (16, &["a2-megagpu-16g"])]),
-    ("A100-80GB", &[(1, &["a2-ultragpu-1g"]), (2, &["a2-ultragpu-2g"]), (4, &["a2-ultragpu-4g"]), (8, &["a2-ultragpu-8g"])]),
+/// GPU → (count → machine types).
+type HostTable = &'static [(&'static str, &'static [(u32, &'static [&'static str])])];
+
+const FIXED_HOSTS: HostTable = &[
+    (
+        "A100",
+        &[
+            (1, &["a2-highgpu-1g"]),
+            (2, &["a2-highgpu-2g"]),
+            (4, &["a2-highgpu-4g"]),
+            (8, &["a2-highgpu-8g"]),
+            (16, &["a2-megagpu-16g"]),
+        ],
+    ),
+    (
+        "A100-80GB",
+        &[(1, &["a2-ultragpu-1g"]), (2, &["a2-ultragpu-2g"]), (4, &["a2-ultragpu-4g"]), (8, &["a2-ultragpu-8g"])],
+    ),
     (
         "L4",
         &[
@@ -57,7 +72,11 @@ fn fixed_hosts(name: &str) -> Option<&'static [(u32, &'static [&'static str])]> 
 /// Which VM rows the parser must keep for the join.
 pub fn is_host_type(instance_type: &str) -> bool {
     N1_FAMILIES.iter().any(|f| instance_type.starts_with(f))
-        || FIXED_HOSTS.iter().flat_map(|(_, t)| t.iter()).flat_map(|(_, types)| types.iter()).any(|t| *t == instance_type)
+        || FIXED_HOSTS
+            .iter()
+            .flat_map(|(_, t)| t.iter())
+            .flat_map(|(_, types)| types.iter())
+            .any(|t| *t == instance_type)
 }
 
 /// The host VM for `count` × `name` in a zone, or `None`.
@@ -99,9 +118,12 @@ pub fn joined_candidates(catalog: &Catalog, filter: &Filter) -> Vec<Candidate> {
         }
     }
     let tpus = candidates(catalog, filter).into_iter().filter(|c| c.name.starts_with("tpu-"));
-    let rows = catalog.accelerators.iter().filter(|r| r.has_gpu_info && filter.accepts(r) && !r.name.starts_with("tpu-"));
+    let rows =
+        catalog.accelerators.iter().filter(|r| r.has_gpu_info && filter.accepts(r) && !r.name.starts_with("tpu-"));
     let mut joined = Vec::new();
-    let mut chosen: HashMap<(Box<str>, u64, String, String), Option<Box<str>>> = HashMap::new();
+    // (GPU, count, region, zone) → the host chosen there, if any.
+    type Choice = (Box<str>, u64, String, String);
+    let mut chosen: HashMap<Choice, Option<Box<str>>> = HashMap::new();
     for row in rows {
         let (Some(zone), Some(_)) = (row.zone.as_deref(), row.price) else { continue };
         let key = (row.region.to_lowercase(), zone.to_lowercase());
@@ -134,7 +156,8 @@ mod tests {
     use super::*;
     use skyhost_plugin_api::GpuQuery;
 
-    const CSV: &str = "InstanceType,vCPUs,MemoryGiB,AcceleratorName,AcceleratorCount,GpuInfo,Region,AvailabilityZone,Price,SpotPrice
+    const CSV: &str =
+        "InstanceType,vCPUs,MemoryGiB,AcceleratorName,AcceleratorCount,GpuInfo,Region,AvailabilityZone,Price,SpotPrice
 a2-highgpu-1g,12.0,85.0,,,,europe-west4,europe-west4-a,0.81406,0.33413
 ,,,A100,1,{'Gpus': [{'MemoryInfo': {'SizeInMiB': 40960}}]},europe-west4,europe-west4-a,1.61365,1.2276
 ,,,A100,1,{'Gpus': [{'MemoryInfo': {'SizeInMiB': 40960}}]},asia-east1,asia-east1-a,1.7,1.3
@@ -151,7 +174,10 @@ n1-standard-16,16.0,60.0,,,,us-central1,us-central1-a,0.76,0.16
         let catalog = Catalog::parse(CSV.as_bytes(), rules).unwrap();
         let filter = Filter::new(&GpuQuery::default()).unwrap();
         let rows = joined_candidates(&catalog, &filter);
-        let got: Vec<_> = rows.iter().map(|c| (&*c.name, c.instance_type.as_deref(), c.price.map(|p| (p * 1e5).round() / 1e5))).collect();
+        let got: Vec<_> = rows
+            .iter()
+            .map(|c| (&*c.name, c.instance_type.as_deref(), c.price.map(|p| (p * 1e5).round() / 1e5)))
+            .collect();
         assert_eq!(
             got,
             vec![

@@ -306,6 +306,10 @@ mod tests {
         ));
         assert_eq!((c.rows, c.skipped, c.accelerators.len()), (4, 2, 2));
         assert_eq!(c.first_bad.as_ref().unwrap().0, 3);
-        assert!(c.skipped_warning("aws/vms.csv").unwrap().starts_with("aws/vms.csv: skipped 2 malformed rows (first at line 3"));
+        assert!(
+            c.skipped_warning("aws/vms.csv")
+                .unwrap()
+                .starts_with("aws/vms.csv: skipped 2 malformed rows (first at line 3")
+        );
     }
 }

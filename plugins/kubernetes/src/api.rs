@@ -214,14 +214,10 @@ pub struct PodStatus<'a> {
 }
 
 async fn get_page(client: &Client, request: http::Request<Vec<u8>>) -> Result<bytes::Bytes, ApiError> {
-    let response = client.send(request.map(kube::client::Body::from)).await.map_err(|e| ApiError::Transport(root_cause(&e)))?;
+    let response =
+        client.send(request.map(kube::client::Body::from)).await.map_err(|e| ApiError::Transport(root_cause(&e)))?;
     let status = response.status();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| ApiError::Transport(root_cause(&e)))?
-        .to_bytes();
+    let bytes = response.into_body().collect().await.map_err(|e| ApiError::Transport(root_cause(&e)))?.to_bytes();
     if !status.is_success() {
         let body: StatusBody = serde_json::from_slice(&bytes).unwrap_or_default();
         let message = if body.message.is_empty() {
@@ -275,7 +271,8 @@ where
         let http_request = request.list(&params).map_err(|e| ApiError::Transport(e.to_string()))?;
         match get_page(client, http_request).await {
             Ok(bytes) => {
-                let page: Page<T::Borrowed<'_>> = serde_json::from_slice(&bytes).map_err(|e| ApiError::Parse(e.to_string()))?;
+                let page: Page<T::Borrowed<'_>> =
+                    serde_json::from_slice(&bytes).map_err(|e| ApiError::Parse(e.to_string()))?;
                 let next = page.metadata.cont.filter(|c| !c.is_empty());
                 on(Listed::Page(page.items));
                 match next {

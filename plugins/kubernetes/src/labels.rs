@@ -27,9 +27,40 @@ pub const LABEL_KEYS: [&str; 9] = [
 
 /// Canonical names, most specific first: `L40S` before `L40` before `L4`.
 const CANONICAL: [&str; 34] = [
-    "GB300", "GB200", "B300", "B200", "B100", "GH200", "H200", "H100-80GB", "H100-MEGA", "H100", "A100-80GB", "A100",
-    "A10G", "A10", "A16", "A30", "A40", "RTX6000-Ada", "L40S", "L40", "L4", "A6000", "A5000", "A4000", "V100-32GB",
-    "V100", "P100", "P40", "P4000", "P4", "T4g", "T4", "K80", "M60",
+    "GB300",
+    "GB200",
+    "B300",
+    "B200",
+    "B100",
+    "GH200",
+    "H200",
+    "H100-80GB",
+    "H100-MEGA",
+    "H100",
+    "A100-80GB",
+    "A100",
+    "A10G",
+    "A10",
+    "A16",
+    "A30",
+    "A40",
+    "RTX6000-Ada",
+    "L40S",
+    "L40",
+    "L4",
+    "A6000",
+    "A5000",
+    "A4000",
+    "V100-32GB",
+    "V100",
+    "P100",
+    "P40",
+    "P4000",
+    "P4",
+    "T4g",
+    "T4",
+    "K80",
+    "M60",
 ];
 
 /// A GPU product string (e.g. from GPU feature discovery) as a canonical name:
@@ -106,8 +137,11 @@ pub struct Accelerator {
 /// The accelerator named by the first label, in priority order, that names one.
 pub fn accelerator(labels: &BTreeMap<String, String>) -> Option<Accelerator> {
     // Thousands of nodes share a handful of label values: read each once.
-    static SEEN: OnceLock<Mutex<HashMap<(String, String), Option<Accelerator>>>> = OnceLock::new();
-    let key = LABEL_KEYS.iter().find_map(|k| labels.get(*k).filter(|v| !v.trim().is_empty()).map(|v| (k.to_string(), v.clone())))?;
+    type Seen = Mutex<HashMap<(String, String), Option<Accelerator>>>;
+    static SEEN: OnceLock<Seen> = OnceLock::new();
+    let key = LABEL_KEYS
+        .iter()
+        .find_map(|k| labels.get(*k).filter(|v| !v.trim().is_empty()).map(|v| (k.to_string(), v.clone())))?;
     let seen = SEEN.get_or_init(Mutex::default);
     if let Some(hit) = seen.lock().expect("label cache").get(&key) {
         return hit.clone();
@@ -178,7 +212,8 @@ mod tests {
 
     #[test]
     fn each_convention_in_priority_order() {
-        let cases: [(&[(&str, &str)], Option<&str>); 11] = [
+        type Case = (&'static [(&'static str, &'static str)], Option<&'static str>);
+        let cases: [Case; 11] = [
             (&[("skypilot.co/accelerator", "h100")], Some("H100")),
             (&[("cloud.google.com/gke-accelerator", "nvidia-tesla-t4")], Some("T4")),
             (&[("cloud.google.com/gke-accelerator", "nvidia-h100-80gb")], Some("H100")),
@@ -195,7 +230,8 @@ mod tests {
             assert_eq!(accelerator(&labels(pairs)).map(|a| a.name), want.map(String::from), "{pairs:?}");
         }
         // SkyPilot's own label wins over GFD's on the same node.
-        let both = labels(&[("nvidia.com/gpu.product", "NVIDIA-A100-SXM4-40GB"), ("skypilot.co/accelerator", "a100-80gb")]);
+        let both =
+            labels(&[("nvidia.com/gpu.product", "NVIDIA-A100-SXM4-40GB"), ("skypilot.co/accelerator", "a100-80gb")]);
         assert_eq!(accelerator(&both).unwrap().name, "A100-80GB");
     }
 

@@ -54,7 +54,10 @@ fn explain(e: &ApiError, context: &str, what: &str, timeout: Duration) -> Cluste
 }
 
 async fn scan_context(source: &Source, context: String, timeout: Duration, filter: &scan::Filter) -> Outcome {
-    let failed = |error: ClusterError| Outcome { cluster: Cluster { name: context.clone(), error: Some(error), ..Default::default() }, pods_listable: false };
+    let failed = |error: ClusterError| Outcome {
+        cluster: Cluster { name: context.clone(), error: Some(error), ..Default::default() },
+        pods_listable: false,
+    };
     let work = async {
         let config = match contexts::client_config(source, &context, timeout).await {
             Ok(c) => c,
@@ -71,7 +74,9 @@ async fn scan_context(source: &Source, context: String, timeout: Duration, filte
         };
         match scan::read_cluster(&client).await {
             Err(e) => failed(explain(&e, &context, "nodes", timeout)),
-            Ok((nodes, Ok(held))) => Outcome { cluster: scan::summarise(&context, &nodes, Some(&held), filter), pods_listable: true },
+            Ok((nodes, Ok(held))) => {
+                Outcome { cluster: scan::summarise(&context, &nodes, Some(&held), filter), pods_listable: true }
+            }
             Ok((nodes, Err(ApiError::Status { code: 403, message }))) => {
                 let mut cluster = scan::summarise(&context, &nodes, None, filter);
                 cluster.notes.push(format!(
@@ -86,7 +91,10 @@ async fn scan_context(source: &Source, context: String, timeout: Duration, filte
         Ok(outcome) => outcome,
         Err(_) => failed(ClusterError {
             reason: format!("no answer within {} s", timeout.as_secs_f64()),
-            hint: Some(format!("{}; raise `timeout_secs` under [kubernetes] if the cluster is just slow", contexts::kubectl_hint(&context))),
+            hint: Some(format!(
+                "{}; raise `timeout_secs` under [kubernetes] if the cluster is just slow",
+                contexts::kubectl_hint(&context)
+            )),
         }),
     }
 }
@@ -107,7 +115,13 @@ impl Kubernetes {
     }
 
     /// Scans the selected contexts concurrently.
-    fn outcomes(&self, clusters: &[String], all: bool, timeout_secs: f64, filter: scan::Filter) -> Result<Vec<Outcome>, PluginError> {
+    fn outcomes(
+        &self,
+        clusters: &[String],
+        all: bool,
+        timeout_secs: f64,
+        filter: scan::Filter,
+    ) -> Result<Vec<Outcome>, PluginError> {
         let source = contexts::load()?;
         let names = contexts::select(&source, clusters, all)?;
         let timeout = Duration::from_secs_f64(timeout_secs.clamp(0.05, 3600.0));
@@ -144,7 +158,8 @@ impl Kubernetes {
             .map(|n| RegexBuilder::new(&format!("^(?:{n})")).case_insensitive(true).build())
             .transpose()
             .map_err(|e| PluginError::new(ErrorKind::BadRequest, format!("invalid GPU name pattern: {e}")))?;
-        let outcomes = self.outcomes(&q.clusters, q.all_clusters, q.timeout_secs, scan::Filter { name, quantity: q.quantity })?;
+        let outcomes =
+            self.outcomes(&q.clusters, q.all_clusters, q.timeout_secs, scan::Filter { name, quantity: q.quantity })?;
         Ok(ClusterReport { clusters: outcomes.into_iter().map(|o| o.cluster).collect(), notes: Vec::new() })
     }
 
@@ -155,11 +170,18 @@ impl Kubernetes {
             .map(|o| {
                 let c = o.cluster;
                 match c.error {
-                    Some(e) => CheckItem { subject: c.name, ok: false, summary: format!("unreachable: {}", e.reason), details: vec![], hint: e.hint },
+                    Some(e) => CheckItem {
+                        subject: c.name,
+                        ok: false,
+                        summary: format!("unreachable: {}", e.reason),
+                        details: vec![],
+                        hint: e.hint,
+                    },
                     None => {
                         let gpu_nodes = c.nodes.iter().filter(|n| n.gpu_total > 0).count();
                         let unlabeled = c.nodes.iter().filter(|n| n.unlabeled_gpu).count();
-                        let types: Vec<String> = c.gpus.iter().map(|g| format!("{} ×{}", g.name, g.capacity + g.not_ready)).collect();
+                        let types: Vec<String> =
+                            c.gpus.iter().map(|g| format!("{} ×{}", g.name, g.capacity + g.not_ready)).collect();
                         CheckItem {
                             subject: c.name,
                             ok: true,

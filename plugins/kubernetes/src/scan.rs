@@ -125,7 +125,9 @@ impl NodeFacts {
 }
 
 /// Lists a context's nodes and active pods, concurrently.
-pub async fn read_cluster(client: &Client) -> Result<(Vec<NodeFacts>, Result<HashMap<String, Held>, ApiError>), ApiError> {
+pub async fn read_cluster(
+    client: &Client,
+) -> Result<(Vec<NodeFacts>, Result<HashMap<String, Held>, ApiError>), ApiError> {
     let nodes = async {
         let mut facts = Vec::new();
         api::list_all::<api::Nodes>(client, &api::nodes_path(), None, |listed| match listed {
@@ -137,11 +139,12 @@ pub async fn read_cluster(client: &Client) -> Result<(Vec<NodeFacts>, Result<Has
     };
     let pods = async {
         let mut held: HashMap<String, Held> = HashMap::new();
-        let result = api::list_all::<api::Pods>(client, &api::pods_path(), Some(api::ACTIVE_PODS), |listed| match listed {
-            Listed::Page(page) => page.iter().for_each(|p| fold_pod(&mut held, p)),
-            Listed::Restart => held.clear(),
-        })
-        .await;
+        let result =
+            api::list_all::<api::Pods>(client, &api::pods_path(), Some(api::ACTIVE_PODS), |listed| match listed {
+                Listed::Page(page) => page.iter().for_each(|p| fold_pod(&mut held, p)),
+                Listed::Restart => held.clear(),
+            })
+            .await;
         result.map(|()| held)
     };
     let (nodes, pods) = tokio::join!(nodes, pods);
@@ -215,9 +218,9 @@ pub fn summarise(name: &str, nodes: &[NodeFacts], held: Option<&HashMap<String, 
             None if acc.tpu => (n.gpu_total, node_free, vec![n.gpu_total]),
             None => (n.gpu_total, node_free, requestable(n.gpu_total)),
         };
-        let (g, qs) = gpus
-            .entry(acc.name.clone())
-            .or_insert_with(|| (ClusterGpu { name: acc.name.clone(), free: held.map(|_| 0), ..Default::default() }, BTreeSet::new()));
+        let (g, qs) = gpus.entry(acc.name.clone()).or_insert_with(|| {
+            (ClusterGpu { name: acc.name.clone(), free: held.map(|_| 0), ..Default::default() }, BTreeSet::new())
+        });
         qs.extend(quantities);
         if n.schedulable() {
             g.capacity += total;
@@ -288,8 +291,18 @@ mod tests {
         assert_eq!(effective_request(&p, "cpu"), 0.75);
         let mut held = HashMap::new();
         fold_pod(&mut held, &p);
-        fold_pod(&mut held, &pod(serde_json::json!({"spec": {"nodeName": "n1", "containers": [{"resources": {"requests": {"nvidia.com/gpu": "1"}}}]}, "status": {"phase": "Succeeded"}})));
-        fold_pod(&mut held, &pod(serde_json::json!({"spec": {"containers": [{"resources": {"requests": {"nvidia.com/gpu": "1"}}}]}, "status": {"phase": "Pending"}})));
+        fold_pod(
+            &mut held,
+            &pod(
+                serde_json::json!({"spec": {"nodeName": "n1", "containers": [{"resources": {"requests": {"nvidia.com/gpu": "1"}}}]}, "status": {"phase": "Succeeded"}}),
+            ),
+        );
+        fold_pod(
+            &mut held,
+            &pod(
+                serde_json::json!({"spec": {"containers": [{"resources": {"requests": {"nvidia.com/gpu": "1"}}}]}, "status": {"phase": "Pending"}}),
+            ),
+        );
         assert_eq!(held["n1"].gpus, 4.0);
         assert_eq!(held.len(), 1);
     }

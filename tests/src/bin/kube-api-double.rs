@@ -21,7 +21,8 @@ fn main() {
         urls.push(format!("http://{}", api.also_listen()));
     }
     let names: Vec<String> = (0..contexts).map(|i| format!("ctx-{i}")).collect();
-    let entries: Vec<(&str, &str, &str)> = names.iter().zip(&urls).map(|(n, u)| (n.as_str(), u.as_str(), "bench")).collect();
+    let entries: Vec<(&str, &str, &str)> =
+        names.iter().zip(&urls).map(|(n, u)| (n.as_str(), u.as_str(), "bench")).collect();
     std::fs::write(path, kubeconfig(&entries, Some("ctx-0"))).expect("write kubeconfig");
     println!("ready");
     let _ = std::io::stdin().read_to_end(&mut Vec::new());

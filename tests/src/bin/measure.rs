@@ -12,7 +12,15 @@ fn main() {
         std::process::exit(2);
     };
     let start = std::time::Instant::now();
-    let child = Command::new(program).args(rest).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn");
+    // Reaped by wait4 below, which also gives the rusage `Child::wait` does not.
+    #[allow(clippy::zombie_processes)]
+    let child = Command::new(program)
+        .args(rest)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
     let mut status = 0;
     // SAFETY: an all-zero rusage is valid; wait4 fills it for our own child.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
