@@ -301,3 +301,24 @@ fn completions_and_man_page_come_from_the_same_definitions() {
     );
     assert!(man.stdout.contains("show\\-gpus"), "the man page lists the commands");
 }
+
+#[test]
+fn a_spinner_says_what_it_waits_for_on_a_terminal_only() {
+    if std::process::Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: `script` (util-linux) is not installed");
+        return;
+    }
+    let api = KubeApi::start(ClusterSpec { nodes: vec![node("g").gpus("nvidia.com/gpu", 1).label("skypilot.co/accelerator", "t4").0], ..Default::default() });
+    api.set_faults(|f| f.delay = Some(std::time::Duration::from_millis(700)));
+    let sb = Sandbox::new().with_plugins(&["kubernetes"]);
+    let kc = sb.path().join("kubeconfig");
+    std::fs::write(&kc, kubeconfig(&[("lab", &api.url(), "t")], Some("lab"))).unwrap();
+    let sb = sb.env("KUBECONFIG", &kc);
+    let tty = in_a_terminal(&sb, "show-gpus --infra k8s", false);
+    assert!(tty.contains("waiting for Kubernetes clusters"), "{tty:?}");
+    assert!(tty.contains("Context: lab"), "{tty:?}");
+    let no_color = in_a_terminal(&sb, "show-gpus --infra k8s", true);
+    assert!(!no_color.contains("waiting for") && no_color.contains("Context: lab"), "{no_color:?}");
+    let piped = sb.run(["show-gpus", "--infra", "k8s"]);
+    assert!(!piped.stderr.contains("waiting for") && !piped.stdout.contains("waiting for"));
+}
