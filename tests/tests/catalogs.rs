@@ -43,12 +43,8 @@ fn table(sb: &Sandbox, args: &[&str], expected: &str) {
     assert_eq!(run.stdout, expected, "\n--- got\n{}\n--- expected\n{expected}", run.stdout);
 }
 
-#[test]
-fn default_view_counts_common_gpus_and_tpus() {
-    table(
-        &sandbox(),
-        &["show-gpus"],
-        "\
+/// COMMON_GPU and GOOGLE_TPU of the quirk catalogs, shown by default and by `-a`.
+const COUNT_TABLES: &str = "\
 COMMON_GPU  AVAILABLE_QUANTITIES
 A10         0.167, 1
 A100        1, 8
@@ -62,9 +58,16 @@ GOOGLE_TPU       AVAILABLE_QUANTITIES
 tpu-v5litepod-1  1
 tpu-v5p-8        1
 tpu-v5p-16       1
+";
 
-Hint: use -a/--all to see all accelerators (including non-common ones) and pricing.
-",
+#[test]
+fn default_view_counts_common_gpus_and_tpus() {
+    table(
+        &sandbox(),
+        &["show-gpus"],
+        &format!(
+            "{COUNT_TABLES}\nHint: use -a/--all to see all accelerators (including non-common ones) and pricing.\n"
+        ),
     );
 }
 
@@ -205,21 +208,8 @@ fn all_shows_every_accelerator_with_prices_and_no_region() {
     table(
         &sandbox(),
         &["show-gpus", "-a"],
-        "\
-COMMON_GPU  AVAILABLE_QUANTITIES
-A10         0.167, 1
-A100        1, 8
-H100        8
-H200        1, 8
-L4          0.125
-RTX5090     1, 2
-V100        1
-
-GOOGLE_TPU       AVAILABLE_QUANTITIES
-tpu-v5litepod-1  1
-tpu-v5p-8        1
-tpu-v5p-16       1
-
+        &(COUNT_TABLES.to_string()
+            + "\n\
 OTHER_GPU  AVAILABLE_QUANTITIES
 
 GPU   QTY  CLOUD  INSTANCE_TYPE  DEVICE_MEM  vCPUs  HOST_MEM  HOURLY_PRICE  HOURLY_SPOT_PRICE
@@ -254,7 +244,7 @@ tpu-v5p-16  1    GCP    (attachable)   -           -      -         $ 35.676    
 GPU      QTY  CLOUD  INSTANCE_TYPE         DEVICE_MEM  vCPUs  HOST_MEM  HOURLY_PRICE  HOURLY_SPOT_PRICE
 RTX5090  1    Yotta  1x14v119g_RTX_5090    32GB        14     119GB     $ 0.650       -
 RTX5090  2    Vast   2x-RTX_5090-32-65536  32GB        32     64GB      $ 0.930       $ 0.000
-",
+"),
     );
 }
 

@@ -160,18 +160,17 @@ fn json_follows_the_documented_schema_and_holds_what_the_tables_show() {
         assert!(run.stderr.is_empty(), "{args:?}: {}", run.stderr);
         // Every offering row of the table is in the JSON, in the same order.
         let table = sb.run(args);
-        let rows: Vec<(String, String)> = doc["offerings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|t| {
-                t["rows"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|r| (r["gpu"].as_str().unwrap().to_string(), r["cloud"].as_str().unwrap().to_string()))
-            })
-            .collect();
+        let rows: Vec<(String, String)> =
+            doc["offerings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|t| {
+                    t["rows"].as_array().unwrap().iter().map(|r| {
+                        (r["accelerator"].as_str().unwrap().to_string(), r["cloud"].as_str().unwrap().to_string())
+                    })
+                })
+                .collect();
         let table_rows: Vec<(String, String)> = table
             .stdout
             .lines()
@@ -308,7 +307,10 @@ fn a_spinner_says_what_it_waits_for_on_a_terminal_only() {
         eprintln!("skipped: `script` (util-linux) is not installed");
         return;
     }
-    let api = KubeApi::start(ClusterSpec { nodes: vec![node("g").gpus("nvidia.com/gpu", 1).label("skypilot.co/accelerator", "t4").0], ..Default::default() });
+    let api = KubeApi::start(ClusterSpec {
+        nodes: vec![node("g").gpus("nvidia.com/gpu", 1).label("skypilot.co/accelerator", "t4").0],
+        ..Default::default()
+    });
     api.set_faults(|f| f.delay = Some(std::time::Duration::from_millis(700)));
     let sb = Sandbox::new().with_plugins(&["kubernetes"]);
     let kc = sb.path().join("kubeconfig");

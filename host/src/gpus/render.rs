@@ -65,19 +65,20 @@ fn offering_table(t: &OfferingTable, with_region: bool) -> String {
     table(
         &headers,
         t.rows.iter().map(|r| {
+            let o = &r.offering;
             let mut row = vec![
-                r.gpu.clone(),
-                quantity(r.quantity),
+                o.accelerator.clone(),
+                quantity(o.quantity),
                 r.cloud.clone(),
-                r.instance_type.clone().unwrap_or_else(|| "(attachable)".into()),
-                gigabytes(r.device_memory_gib),
-                vcpus(r.vcpus),
-                gigabytes(r.host_memory_gib),
-                price(r.price),
-                price(r.spot_price),
+                o.instance_type.clone().unwrap_or_else(|| "(attachable)".into()),
+                gigabytes(o.device_memory_gib),
+                vcpus(o.vcpus),
+                gigabytes(o.host_memory_gib),
+                price(o.price),
+                price(o.spot_price),
             ];
             if with_region {
-                row.push(r.region.clone().unwrap_or_else(|| "-".into()));
+                row.push(o.region.clone().unwrap_or_else(|| "-".into()));
             }
             row
         }),
@@ -241,17 +242,18 @@ pub fn csv(report: &GpuReport) -> String {
     ]);
     let num = |x: Option<f64>| x.map(|v| format!("{v}")).unwrap_or_default();
     for r in report.offerings.iter().flat_map(|t| &t.rows) {
+        let o = &r.offering;
         let _ = w.write_record([
-            r.gpu.clone(),
-            quantity(r.quantity),
+            o.accelerator.clone(),
+            quantity(o.quantity),
             r.cloud.clone(),
-            r.instance_type.clone().unwrap_or_default(),
-            num(r.device_memory_gib),
-            num(r.vcpus),
-            num(r.host_memory_gib),
-            num(r.price),
-            num(r.spot_price),
-            r.region.clone().unwrap_or_default(),
+            o.instance_type.clone().unwrap_or_default(),
+            num(o.device_memory_gib),
+            num(o.vcpus),
+            num(o.host_memory_gib),
+            num(o.price),
+            num(o.spot_price),
+            o.region.clone().unwrap_or_default(),
         ]);
     }
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()

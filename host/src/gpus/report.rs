@@ -124,31 +124,16 @@ pub struct OfferingTable {
     pub rows: Vec<OfferingRow>,
 }
 
-/// One offering row.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// One offering row: what the cloud's backend answered, and which cloud.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OfferingRow {
-    /// Accelerator name.
-    pub gpu: String,
-    /// Accelerators per VM.
-    pub quantity: f64,
     /// Cloud, as people name it.
     pub cloud: String,
     /// Backend name.
     pub backend: String,
-    /// VM type; `null` for attachable accelerators.
-    pub instance_type: Option<String>,
-    /// Memory of one device, GiB.
-    pub device_memory_gib: Option<f64>,
-    /// vCPUs.
-    pub vcpus: Option<f64>,
-    /// Host memory, GiB.
-    pub host_memory_gib: Option<f64>,
-    /// On-demand USD per hour.
-    pub price: Option<f64>,
-    /// Spot USD per hour.
-    pub spot_price: Option<f64>,
-    /// Region of these prices.
-    pub region: Option<String>,
+    /// The offering (its fields sit beside `cloud` in the JSON).
+    #[serde(flatten)]
+    pub offering: Offering,
 }
 
 /// A named query that found nothing.
@@ -204,19 +189,7 @@ pub fn offering_tables(per_cloud: Vec<(String, String, Vec<Offering>)>) -> Vec<O
     for (backend, cloud, offerings) in per_cloud {
         for o in offerings {
             let name = o.group.clone().unwrap_or_else(|| o.accelerator.clone());
-            let row = OfferingRow {
-                gpu: o.accelerator,
-                quantity: o.quantity,
-                cloud: cloud.clone(),
-                backend: backend.clone(),
-                instance_type: o.instance_type,
-                device_memory_gib: o.device_memory_gib,
-                vcpus: o.vcpus,
-                host_memory_gib: o.host_memory_gib,
-                price: o.price,
-                spot_price: o.spot_price,
-                region: o.region,
-            };
+            let row = OfferingRow { cloud: cloud.clone(), backend: backend.clone(), offering: o };
             match tables.iter_mut().find(|t| t.name == name) {
                 Some(t) => t.rows.push(row),
                 None => tables.push(OfferingTable { name, rows: vec![row] }),
@@ -227,8 +200,8 @@ pub fn offering_tables(per_cloud: Vec<(String, String, Vec<Offering>)>) -> Vec<O
         let mut cloud_min: BTreeMap<String, (Option<f64>, Option<f64>)> = BTreeMap::new();
         for backend in table.rows.iter().map(|r| r.backend.clone()) {
             cloud_min.entry(backend.clone()).or_insert_with(|| {
-                let rows = table.rows.iter().filter(|r| r.backend == backend);
-                (min_opt(rows.clone().map(|r| r.price)), min_opt(rows.map(|r| r.spot_price)))
+                let rows = table.rows.iter().filter(|r| r.backend == backend).map(|r| &r.offering);
+                (min_opt(rows.clone().map(|o| o.price)), min_opt(rows.map(|o| o.spot_price)))
             });
         }
         table.rows.sort_by(|a, b| {
@@ -236,8 +209,8 @@ pub fn offering_tables(per_cloud: Vec<(String, String, Vec<Offering>)>) -> Vec<O
             let (bp, bsp) = cloud_min[&b.backend];
             cmp_opt(ap, bp)
                 .then(cmp_opt(asp, bsp))
-                .then(cmp_opt(a.price, b.price))
-                .then(cmp_opt(a.spot_price, b.spot_price))
+                .then(cmp_opt(a.offering.price, b.offering.price))
+                .then(cmp_opt(a.offering.spot_price, b.offering.spot_price))
         });
     }
     tables
@@ -355,7 +328,8 @@ mod tests {
             ("gcp".into(), "GCP".into(), vec![offering("H100", Some(46.0), Some(20.2))]),
             ("lambda".into(), "Lambda".into(), vec![offering("H100", Some(23.92), None)]),
         ]);
-        let order: Vec<(&str, Option<f64>)> = tables[0].rows.iter().map(|r| (r.cloud.as_str(), r.price)).collect();
+        let order: Vec<(&str, Option<f64>)> =
+            tables[0].rows.iter().map(|r| (r.cloud.as_str(), r.offering.price)).collect();
         assert_eq!(order, vec![("Lambda", Some(23.92)), ("GCP", Some(46.0)), ("AWS", Some(98.32)), ("AWS", None)]);
     }
 
