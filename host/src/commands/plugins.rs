@@ -66,11 +66,19 @@ fn render_table(set: &PluginSet, verbose: u8, config: Option<&std::path::Path>) 
     });
     let mut out = table::render(&["NAME", "STATUS", "VERSION", "INTERFACE", "PATH", "NOTE"], rows);
     out.push('\n');
-    let problems: Vec<&Entry> = set.entries.iter().filter(|e| e.status != Status::Loaded && e.hint.is_some()).collect();
-    if !problems.is_empty() {
+    // One help line per distinct hint (the seven neoclouds share one).
+    let mut hints: Vec<(Vec<&str>, &str)> = Vec::new();
+    for e in set.entries.iter().filter(|e| e.status != Status::Loaded) {
+        let Some(hint) = e.hint.as_deref() else { continue };
+        match hints.iter_mut().find(|(_, h)| *h == hint) {
+            Some((names, _)) => names.push(&e.name),
+            None => hints.push((vec![&e.name], hint)),
+        }
+    }
+    if !hints.is_empty() {
         out.push('\n');
-        for e in problems {
-            out.push_str(&format!("help: {}: {}\n", e.name, e.hint.as_deref().unwrap_or_default()));
+        for (names, hint) in hints {
+            out.push_str(&format!("help: {}: {hint}\n", names.join(", ")));
         }
     }
     for w in &set.path_warnings {
