@@ -101,7 +101,7 @@ impl RawGpuQuery {
             if name.is_empty() {
                 return Err(format!("invalid accelerator '{text}': the name is empty"));
             }
-            regex::RegexBuilder::new(name).case_insensitive(true).size_limit(1 << 20).build().map_err(|e| {
+            regex_lite::RegexBuilder::new(name).case_insensitive(true).size_limit(1 << 20).build().map_err(|e| {
                 format!("invalid GPU name pattern '{name}': {}", e.to_string().lines().last().unwrap_or_default())
             })?;
             r.name = Some(name.to_string());
