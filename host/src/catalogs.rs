@@ -94,27 +94,38 @@ pub enum Origin {
     Embedded,
 }
 
+impl Origin {
+    /// How `catalog status` and the notes name it.
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Dir => "dir",
+            Self::Cache => "cache",
+            Self::Embedded => "embedded",
+        }
+    }
+}
+
 /// The catalog a backend will read.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Resolved {
     /// File to read; `None` for the embedded catalog.
     pub path: Option<PathBuf>,
     /// Where it came from.
     pub origin: Origin,
     /// Age of the file.
-    #[serde(skip)]
     pub age: Option<Duration>,
     /// A download was tried and failed (the reason).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub fetch_error: Option<String>,
-    /// A fresh copy was downloaded just now.
-    pub downloaded: bool,
     /// The catalog directory lacks this cloud's file.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub dir_missing: Option<PathBuf>,
 }
 
 impl Resolved {
+    /// The catalog compiled into the plugin.
+    pub fn embedded() -> Self {
+        Self { path: None, origin: Origin::Embedded, age: None, fetch_error: None, dir_missing: None }
+    }
+
     /// The path as the plugin request carries it.
     pub fn request_path(&self) -> Option<String> {
         self.path.as_ref().map(|p| p.display().to_string())
@@ -142,14 +153,7 @@ pub fn resolve(
     spec: &CatalogSpec,
     on_download: &dyn Fn(&str),
 ) -> Resolved {
-    let mut resolved = Resolved {
-        path: None,
-        origin: Origin::Embedded,
-        age: None,
-        fetch_error: None,
-        downloaded: false,
-        dir_missing: None,
-    };
+    let mut resolved = Resolved::embedded();
     if let Some(dir) = &settings.dir {
         let path = dir.join(&spec.file);
         if path.is_file() {
@@ -166,9 +170,8 @@ pub fn resolve(
     let failed_recently = age_of(&failure_marker(&cache)).is_some_and(|a| a < RETRY_AFTER);
     if stale && settings.auto_update && !failed_recently {
         on_download(&backend.name);
-        match download(settings, backend, spec) {
-            Ok(_) => resolved.downloaded = true,
-            Err(e) => resolved.fetch_error = Some(e),
+        if let Err(e) = download(settings, backend, spec) {
+            resolved.fetch_error = Some(e);
         }
     }
     if cache.is_file() {

@@ -449,3 +449,26 @@ fn every_shared_catalog_file_loads() {
         assert!(!run.stderr.contains("malformed"), "{}", run.stderr);
     }
 }
+
+#[test]
+fn a_catalog_directory_without_a_clouds_file_falls_back_and_says_so() {
+    let dir = Sandbox::new();
+    let catalogs = dir.path().join("My Catalogs/v8");
+    std::fs::create_dir_all(catalogs.join("aws")).unwrap();
+    std::fs::copy(quirks().join("aws/vms.csv"), catalogs.join("aws/vms.csv")).unwrap();
+    let sb = Sandbox::new().with_plugins(&["aws", "lambda"]).env("SKYHOST_CATALOG_DIR", &catalogs);
+    let run = sb.run(["show-gpus", "H100"]);
+    run.expect_code(0);
+    assert!(run.stdout.contains("gpu_8x_h100_sxm5"), "lambda answers from its embedded catalog: {}", run.stdout);
+    assert!(
+        run.stderr.contains(&format!(
+            "note: the catalog directory has no {}; used the embedded copy instead",
+            catalogs.join("lambda/vms.csv").display()
+        )),
+        "{}",
+        run.stderr
+    );
+    let status = sb.run(["catalog", "status"]);
+    assert!(status.stdout.lines().any(|l| l.starts_with("aws ") && l.contains(" dir ")), "{}", status.stdout);
+    assert!(status.stdout.lines().any(|l| l.starts_with("lambda ") && l.contains(" embedded ")), "{}", status.stdout);
+}

@@ -86,7 +86,7 @@ pub fn status(app: &App, format: Format) -> Result<u8, Failure> {
                 rows.iter().map(|r| {
                     vec![
                         r.cloud.clone(),
-                        format!("{:?}", r.source).to_lowercase(),
+                        r.source.word().to_string(),
                         r.path.clone().unwrap_or_else(|| {
                             format!("(compiled in, {})", r.embedded_date.as_deref().unwrap_or("undated"))
                         }),

@@ -95,14 +95,7 @@ fn ask_catalog(
         Some(spec) => catalogs::resolve(settings, backend, spec, &|name| {
             set_progress(progress, name, Some(format!("downloading the {name} catalog")))
         }),
-        None => Resolved {
-            path: None,
-            origin: catalogs::Origin::Embedded,
-            age: None,
-            fetch_error: None,
-            downloaded: false,
-            dir_missing: None,
-        },
+        None => Resolved::embedded(),
     };
     set_progress(progress, &backend.name, Some(format!("reading the {} catalog", backend.name)));
     let answer = backend.call(method::GPU_QUERY, &q(&resolved));
@@ -203,11 +196,10 @@ pub fn gather(
                         "catalog",
                         Some(&backend.name),
                         format!(
-                            "the catalog directory has no {}; used the {:?} copy instead",
+                            "the catalog directory has no {}; used the {} copy instead",
                             missing.display(),
-                            resolved.origin
-                        )
-                        .to_lowercase(),
+                            resolved.origin.word()
+                        ),
                         None,
                     ));
                 }
