@@ -215,3 +215,36 @@ fn identical_requests_share_one_backend_call_and_shutdown_finishes_them() {
     let node_lists = api.requests().iter().filter(|r| r.starts_with("NodeList")).count();
     assert_eq!(node_lists, 1, "one backend call for twenty identical requests");
 }
+
+#[test]
+fn check_over_http_and_a_request_past_its_deadline() {
+    let api = KubeApi::start(ClusterSpec {
+        nodes: vec![node("g").gpus("nvidia.com/gpu", 8).label("skypilot.co/accelerator", "h100").0],
+        ..Default::default()
+    });
+    api.set_faults(|f| f.delay = Some(Duration::from_secs(3)));
+    let sb = Sandbox::new().with_plugins(&["kubernetes", "aws"]);
+    let kc = sb.path().join("kubeconfig");
+    std::fs::write(&kc, kubeconfig(&[("lab", &api.url(), "t")], Some("lab"))).unwrap();
+    sb.write_config("[serve]\nrequest_timeout_secs = 0.5\n");
+    let sb = sb.env("KUBECONFIG", &kc);
+    let server = sb.serve(&[]);
+
+    let (status, json) = server.get_json("/v1/gpus?infra=k8s");
+    assert_eq!(status, 504, "{json}");
+    assert_eq!(json["error"]["kind"], "timeout");
+    assert!(json["error"]["hint"].as_str().unwrap().contains("request_timeout_secs"));
+    // Meanwhile the clouds answer at once.
+    let (status, _) = server.get_json("/v1/gpus?name=H100&infra=aws");
+    assert_eq!(status, 200);
+
+    let (status, json) = server.get_json("/v1/check?backend=aws");
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(json["backends"][0]["name"], "aws");
+    assert_eq!(json["backends"][0]["ok"], true);
+    let (status, json) = server.get_json("/v1/check?backend=gcp");
+    assert_eq!(status, 424, "{json}");
+    assert_eq!(json["error"]["kind"], "backend_missing");
+    let (status, json) = server.get_json("/v1/check?verbose=1");
+    assert_eq!((status, json["error"]["kind"].as_str()), (400, Some("bad_request")));
+}
