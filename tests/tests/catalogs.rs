@@ -126,6 +126,8 @@ GPU   QTY  CLOUD  INSTANCE_TYPE  DEVICE_MEM  vCPUs  HOST_MEM  HOURLY_PRICE  HOUR
 A100  8    AWS    p4d.24xlarge   40GB        96     1152GB    $ 32.773      $ 9.100            eu-west-1
 ",
     );
+    let old = sandbox().run(["show-gpus", "A100", "--cloud", "aws", "--region", "eu-west-1"]);
+    assert!(old.stderr.starts_with("note: --cloud and --region are the older spelling; use --infra CLOUD[/REGION]"), "{}", old.stderr);
     let none = sandbox().run(["show-gpus", "A100", "--infra", "aws/eu-west"]);
     none.expect_code(4);
     assert!(none.stdout.starts_with("Resources 'A100' not found on AWS."), "{}", none.stdout);

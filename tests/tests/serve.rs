@@ -234,9 +234,11 @@ fn check_over_http_and_a_request_past_its_deadline() {
     assert_eq!(status, 504, "{json}");
     assert_eq!(json["error"]["kind"], "timeout");
     assert!(json["error"]["hint"].as_str().unwrap().contains("request_timeout_secs"));
-    // Meanwhile the clouds answer at once.
-    let (status, _) = server.get_json("/v1/gpus?name=H100&infra=aws");
-    assert_eq!(status, 200);
+    // Meanwhile the clouds answer at once; a region may come as its own parameter.
+    let (status, json) = server.get_json("/v1/gpus?name=H100&infra=aws&region=us-east-1");
+    assert_eq!(status, 200, "{json}");
+    let rows = json["offerings"][0]["rows"].as_array().unwrap();
+    assert!(!rows.is_empty() && rows.iter().all(|r| r["region"] == "us-east-1"), "{rows:?}");
 
     let (status, json) = server.get_json("/v1/check?backend=aws");
     assert_eq!(status, 200, "{json}");

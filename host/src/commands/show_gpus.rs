@@ -128,6 +128,9 @@ pub fn run(app: &App, args: &ShowGpusArgs, invoked_as: &str) -> Result<u8, Failu
         Ok(r) => r,
         Err(message) => return Ok(usage(invoked_as, message)),
     };
+    if args.cloud.is_some() {
+        Diagnostic::note("--cloud and --region are the older spelling; use --infra CLOUD[/REGION]").eprint();
+    }
     if let Some(server) = &app.server {
         let report = client::show_gpus(server, &req)?;
         return print_report(&report, args.output);

@@ -170,6 +170,13 @@ fn gpu_query(query: Option<&str>) -> Result<RawGpuQuery, Answer> {
             }
         }
     }
+    // `infra=aws&region=us-east-1` means `infra=aws/us-east-1`.
+    if let (Some(infra), Some(region)) = (&raw.infra, &raw.region) {
+        if raw.cloud.is_none() && !infra.contains('/') {
+            raw.infra = Some(format!("{infra}/{region}"));
+            raw.region = None;
+        }
+    }
     Ok(raw)
 }
 
