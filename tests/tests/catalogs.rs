@@ -127,7 +127,11 @@ A100  8    AWS    p4d.24xlarge   40GB        96     1152GB    $ 32.773      $ 9.
 ",
     );
     let old = sandbox().run(["show-gpus", "A100", "--cloud", "aws", "--region", "eu-west-1"]);
-    assert!(old.stderr.starts_with("note: --cloud and --region are the older spelling; use --infra CLOUD[/REGION]"), "{}", old.stderr);
+    assert!(
+        old.stderr.starts_with("note: --cloud and --region are the older spelling; use --infra CLOUD[/REGION]"),
+        "{}",
+        old.stderr
+    );
     let none = sandbox().run(["show-gpus", "A100", "--infra", "aws/eu-west"]);
     none.expect_code(4);
     assert!(none.stdout.starts_with("Resources 'A100' not found on AWS."), "{}", none.stdout);

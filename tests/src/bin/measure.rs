@@ -1,4 +1,4 @@
-//! Runs a command and prints `SECONDS PEAK_RSS_KB EXIT_CODE`, measured with
+//! Runs a command and prints `SECONDS PEAK_RSS_KB EXIT_CODE CPU_SECONDS`, measured with
 //! wait4 from this small process, so that the child's peak RSS does not
 //! include a large parent's (a child forked from Python inherits Python's
 //! high-water mark). Used by bench/run.
@@ -28,5 +28,7 @@ fn main() {
     unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
     let secs = start.elapsed().as_secs_f64();
     let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
-    println!("{secs:.9} {} {code}", usage.ru_maxrss);
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    let cpu = tv(usage.ru_utime) + tv(usage.ru_stime);
+    println!("{secs:.9} {} {code} {cpu:.6}", usage.ru_maxrss);
 }
