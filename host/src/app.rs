@@ -6,6 +6,7 @@ use std::{collections::BTreeMap, path::PathBuf};
 use crate::{
     cli::Cli,
     config::Config,
+    gpus::request::backend_of,
     plugins::{DisabledBy, LoadOptions, PluginSet, search_path},
 };
 
@@ -56,8 +57,7 @@ impl App {
         let mut map: BTreeMap<String, Vec<DisabledBy>> = BTreeMap::new();
         for (by, names) in sources {
             for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
-                let name = if name == "k8s" { "kubernetes" } else { name };
-                let list = map.entry(name.to_string()).or_default();
+                let list = map.entry(backend_of(name)).or_default();
                 if !list.contains(&by) {
                     list.push(by);
                 }

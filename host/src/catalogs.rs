@@ -13,7 +13,6 @@
 //! every cloud shares one cache, one downloader and one progress display.
 
 use std::{
-    io::Write,
     path::{Path, PathBuf},
     time::{Duration, SystemTime},
 };
@@ -182,10 +181,10 @@ pub fn resolve(
     resolved
 }
 
-/// Downloads `spec`'s file into the cache. The bytes go to a temporary file
-/// beside the cache copy; the plugin must parse it; only then is it renamed
-/// over the old copy.
-pub fn download(settings: &CatalogSettings, backend: &Backend, spec: &CatalogSpec) -> Result<PathBuf, String> {
+/// Downloads `spec`'s file into the cache and returns what the plugin read
+/// in it. The bytes go to a temporary file beside the cache copy; the plugin
+/// must parse it; only then is it renamed over the old copy.
+pub fn download(settings: &CatalogSettings, backend: &Backend, spec: &CatalogSpec) -> Result<CatalogStats, String> {
     let cache = settings.cache_path(spec);
     let dir = cache.parent().ok_or("bad cache path")?;
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -200,19 +199,19 @@ pub fn download(settings: &CatalogSettings, backend: &Backend, spec: &CatalogSpe
         if stats.rows == 0 {
             return Err(format!("{url} holds no rows"));
         }
-        std::fs::rename(&tmp, &cache).map_err(|e| format!("cannot write {}: {e}", cache.display()))
+        std::fs::rename(&tmp, &cache).map_err(|e| format!("cannot write {}: {e}", cache.display()))?;
+        Ok(stats)
     });
-    match result {
-        Ok(()) => {
+    match &result {
+        Ok(_) => {
             let _ = std::fs::remove_file(failure_marker(&cache));
-            Ok(cache)
         }
-        Err(e) => {
+        Err(_) => {
             let _ = std::fs::remove_file(&tmp);
             let _ = std::fs::File::create(failure_marker(&cache));
-            Err(e)
         }
     }
+    result
 }
 
 fn fetch_to(url: &str, path: &Path, timeout: Duration) -> Result<(), String> {
@@ -226,8 +225,7 @@ fn fetch_to(url: &str, path: &Path, timeout: Duration) -> Result<(), String> {
     let mut file = std::fs::File::create(path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     std::io::copy(&mut response.body_mut().with_config().limit(256 << 20).reader(), &mut file)
         .map_err(|e| format!("download of {url} broke off: {e}"))?;
-    file.sync_all().map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    file.flush().map_err(|e| format!("cannot write {}: {e}", path.display()))
+    file.sync_all().map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// "3 h", "2 d", for ages.

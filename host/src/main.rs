@@ -12,6 +12,7 @@ mod client;
 mod commands;
 mod config;
 mod diagnostics;
+mod fan_out;
 mod gpus;
 mod plugins;
 mod progress;
@@ -44,11 +45,6 @@ fn main() -> ExitCode {
             failure.code
         }
     };
-    if std::env::var_os("QUICKEXIT").is_some() {
-        use std::io::Write;
-        let _ = std::io::stdout().flush();
-        unsafe { libc::_exit(code as i32) };
-    }
     ExitCode::from(code)
 }
 

@@ -32,13 +32,7 @@ pub fn with_spinner<T>(progress: &Progress, f: impl FnOnce() -> T) -> T {
             bar.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("valid template"));
             let mut shown = false;
             while !done.load(Ordering::Relaxed) {
-                let waiting: Vec<String> = progress
-                    .lock()
-                    .expect("progress lock")
-                    .values()
-                    .filter(|w| !w.starts_with("reading"))
-                    .cloned()
-                    .collect();
+                let waiting: Vec<String> = progress.lock().expect("progress lock").values().cloned().collect();
                 if !waiting.is_empty() {
                     bar.set_message(waiting.join(", "));
                     bar.tick();

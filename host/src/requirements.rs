@@ -103,7 +103,7 @@ pub fn check(set: &PluginSet, req: &Requirements, command: &str) -> Result<Vec<S
         if entry.status == Status::Loaded {
             continue;
         }
-        let display = entry.known().map_or(name.as_str(), |k| k.display_name);
+        let display = entry.display_name();
         let reason = entry.reason.clone().unwrap_or_default();
         let message = match entry.status {
             Status::Missing => format!("`{command}` needs the {display} backend, which is not installed"),

@@ -51,6 +51,21 @@ pub struct Description {
     pub backends: Vec<crate::BackendInfo>,
 }
 
+impl From<crate::BackendInfo> for Description {
+    /// A plugin that serves one backend, described as a bundle describes its members.
+    fn from(b: crate::BackendInfo) -> Self {
+        Self {
+            name: b.name,
+            display_name: b.display_name,
+            description: b.description,
+            capabilities: b.capabilities,
+            methods: b.methods,
+            catalog: b.catalog,
+            backends: Vec::new(),
+        }
+    }
+}
+
 /// Splits `<backend>/<method>` (a call to one backend of a plugin that serves
 /// several) into its parts; a plain method has no backend.
 pub fn split_method(method: &str) -> (Option<&str>, &str) {

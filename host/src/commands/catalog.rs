@@ -11,6 +11,7 @@ use crate::{
     catalogs::{self, CatalogSettings, Origin},
     cli::Format,
     diagnostics::{Failure, exit, print_stdout},
+    fan_out::fan_out,
     plugins::{Backend, PluginSet},
     requirements::{self, Requirements},
     table,
@@ -48,32 +49,20 @@ fn selected<'a>(plugins: &'a PluginSet, names: &[String], command: &str) -> Resu
 pub fn status(app: &App, format: Format) -> Result<u8, Failure> {
     let plugins = app.load_plugins();
     let settings = CatalogSettings { auto_update: false, ..CatalogSettings::from_app(app) };
-    let rows: Vec<Status> = std::thread::scope(|s| {
-        let handles: Vec<_> = selected(&plugins, &[], "catalog status")
-            .unwrap_or_default()
-            .into_iter()
-            .map(|b| {
-                let settings = &settings;
-                s.spawn(move || {
-                    let spec = b.info.catalog.as_ref().expect("selected catalog backends have a spec");
-                    let r = catalogs::resolve(settings, b, spec, &|_| {});
-                    let stats = b.call::<_, CatalogStats>(
-                        method::CATALOG_STATS,
-                        &CatalogStatsRequest { catalog_path: r.request_path() },
-                    );
-                    Status {
-                        cloud: b.name.clone(),
-                        source: r.origin,
-                        path: r.request_path(),
-                        age_secs: r.age.map(|a| a.as_secs()),
-                        error: stats.as_ref().err().map(|e| e.message.clone()),
-                        stats: stats.ok(),
-                        embedded_date: spec.embedded_date.clone().filter(|_| r.origin == Origin::Embedded),
-                    }
-                })
-            })
-            .collect();
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    let rows: Vec<Status> = fan_out(selected(&plugins, &[], "catalog status").unwrap_or_default(), |b| {
+        let spec = b.info.catalog.as_ref().expect("selected catalog backends have a spec");
+        let r = catalogs::resolve(&settings, b, spec, &|_| {});
+        let stats =
+            b.call::<_, CatalogStats>(method::CATALOG_STATS, &CatalogStatsRequest { catalog_path: r.request_path() });
+        Status {
+            cloud: b.name.clone(),
+            source: r.origin,
+            path: r.request_path(),
+            age_secs: r.age.map(|a| a.as_secs()),
+            error: stats.as_ref().err().map(|e| e.message.clone()),
+            stats: stats.ok(),
+            embedded_date: spec.embedded_date.clone().filter(|_| r.origin == Origin::Embedded),
+        }
     });
     let text = match format {
         Format::Json => {
@@ -118,27 +107,11 @@ pub fn update(app: &App, clouds: &[String]) -> Result<u8, Failure> {
     let bar = if crate::progress::enabled() { ProgressBar::new(chosen.len() as u64) } else { ProgressBar::hidden() };
     bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").expect("valid template"));
     bar.set_message(format!("downloading from {}", settings.url));
-    let results: Vec<(String, Result<u64, String>)> = std::thread::scope(|s| {
-        let handles: Vec<_> = chosen
-            .iter()
-            .map(|b| {
-                let (settings, bar) = (&settings, &bar);
-                s.spawn(move || {
-                    let spec = b.info.catalog.as_ref().expect("selected catalog backends have a spec");
-                    let result = catalogs::download(settings, b, spec).and_then(|path| {
-                        b.call::<_, CatalogStats>(
-                            method::CATALOG_STATS,
-                            &CatalogStatsRequest { catalog_path: Some(path.display().to_string()) },
-                        )
-                        .map(|s| s.rows)
-                        .map_err(|e| e.message)
-                    });
-                    bar.inc(1);
-                    (b.name.clone(), result)
-                })
-            })
-            .collect();
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    let results: Vec<(String, Result<u64, String>)> = fan_out(&chosen, |b| {
+        let spec = b.info.catalog.as_ref().expect("selected catalog backends have a spec");
+        let result = catalogs::download(&settings, b, spec).map(|stats| stats.rows);
+        bar.inc(1);
+        (b.name.clone(), result)
     });
     bar.finish_and_clear();
     let mut out = String::new();

@@ -9,6 +9,7 @@ use crate::{
     catalogs::{self, CatalogSettings},
     cli::{CheckArgs, Format},
     diagnostics::{Failure, exit, print_stdout},
+    fan_out::fan_out,
     gpus::{gather::GatherSettings, request::backend_of},
     plugins::{PluginSet, Status},
     requirements::{self, Requirements, Unmet},
@@ -78,26 +79,17 @@ pub fn checks(
         .iter()
         .filter(|e| e.status != Status::Shadowed && (named.is_empty() || named.contains(&e.name)))
         .collect();
-    Ok(std::thread::scope(|s| {
-        let handles: Vec<_> = selected
-            .iter()
-            .map(|e| {
-                let (request, catalogs) = (&request, &settings.catalogs);
-                s.spawn(move || match e.status {
-                    Status::Loaded => check_loaded(plugins, &e.name, request, catalogs),
-                    status => BackendCheck {
-                        name: e.name.clone(),
-                        display_name: e.known().map_or_else(|| e.name.clone(), |k| k.display_name.to_string()),
-                        status,
-                        ok: false,
-                        items: Vec::new(),
-                        reason: e.reason.clone(),
-                        hint: e.hint.clone(),
-                    },
-                })
-            })
-            .collect();
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    Ok(fan_out(selected, |e| match e.status {
+        Status::Loaded => check_loaded(plugins, &e.name, &request, &settings.catalogs),
+        status => BackendCheck {
+            name: e.name.clone(),
+            display_name: e.display_name().to_string(),
+            status,
+            ok: false,
+            items: Vec::new(),
+            reason: e.reason.clone(),
+            hint: e.hint.clone(),
+        },
     }))
 }
 

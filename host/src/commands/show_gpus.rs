@@ -3,9 +3,6 @@
 
 use std::time::Duration;
 
-use clap::CommandFactory;
-use skyhost_plugin_api::capability;
-
 use crate::{
     app::App,
     catalogs::CatalogSettings,
@@ -22,6 +19,7 @@ use crate::{
     progress,
     requirements::{self, Requirements, Unmet},
 };
+use clap::CommandFactory;
 
 /// Settings for [`gather::gather`] from the app's config and environment.
 pub fn gather_settings(app: &App) -> GatherSettings {
@@ -46,7 +44,7 @@ pub fn requirements_for(plugins: &PluginSet, req: &GpuRequest) -> Requirements {
             let third_party: Vec<String> = plugins
                 .loaded
                 .iter()
-                .filter(|b| b.has_capability(capability::CATALOG) || b.has_capability(capability::CLUSTERS))
+                .filter(|b| b.lists_gpus())
                 .map(|b| b.name.clone())
                 .filter(|n| !uses.contains(n))
                 .collect();
@@ -63,9 +61,7 @@ pub fn check_backends(
     command: &str,
 ) -> Result<Vec<requirements::Skipped>, Unmet> {
     let skipped = requirements::check(plugins, &requirements_for(plugins, req), command)?;
-    let any =
-        plugins.loaded.iter().any(|b| b.has_capability(capability::CATALOG) || b.has_capability(capability::CLUSTERS));
-    if !any {
+    if !plugins.loaded.iter().any(|b| b.lists_gpus()) {
         return Err(Unmet::Unavailable {
             backend: "*".into(),
             status: crate::plugins::Status::Missing,

@@ -19,6 +19,7 @@ use super::{
 use crate::{
     catalogs::{self, CatalogSettings, Resolved},
     config::AllowedContexts,
+    fan_out::fan_out,
     plugins::{Backend, PluginSet},
     requirements::Skipped,
 };
@@ -43,6 +44,13 @@ fn set_progress(progress: &Progress, backend: &str, what: Option<String>) {
         Some(w) => p.insert(backend.to_string(), w),
         None => p.remove(backend),
     };
+}
+
+/// What a backend is asked.
+#[derive(Clone, Copy)]
+enum Ask {
+    Clusters,
+    Catalog,
 }
 
 enum Answer {
@@ -97,7 +105,8 @@ fn ask_catalog(
         }),
         None => Resolved::embedded(),
     };
-    set_progress(progress, &backend.name, Some(format!("reading the {} catalog", backend.name)));
+    // Reading a catalog takes milliseconds; the spinner shows only downloads.
+    set_progress(progress, &backend.name, None);
     let answer = backend.call(method::GPU_QUERY, &q(&resolved));
     Answer::Catalog(resolved, answer)
 }
@@ -123,30 +132,21 @@ pub fn gather(
     let clouds: Vec<&Arc<Backend>> =
         plugins.with_capability(capability::CATALOG).filter(|b| wanted(req, &b.name)).collect();
 
-    let answers: Vec<(Arc<Backend>, Answer)> = std::thread::scope(|s| {
-        let mut handles = Vec::new();
-        for b in clusters.iter().copied() {
-            let q = cluster_query(req, settings);
-            handles.push(s.spawn(move || {
+    let cluster_q = cluster_query(req, settings);
+    let jobs = clusters.iter().map(|&b| (b, Ask::Clusters)).chain(clouds.iter().map(|&b| (b, Ask::Catalog)));
+    let answers = fan_out(jobs, |(b, ask)| {
+        let answer = match ask {
+            Ask::Clusters => {
                 set_progress(progress, &b.name, Some(format!("waiting for {} clusters", b.display_name())));
-                let answer = Answer::Clusters(b.call(method::CLUSTER_GPUS, &q));
+                let answer = b.call(method::CLUSTER_GPUS, &cluster_q);
                 set_progress(progress, &b.name, None);
-                (b.clone(), answer)
-            }));
-        }
-        for b in clouds.iter().copied() {
-            handles.push(s.spawn(move || {
-                let answer = ask_catalog(
-                    b,
-                    &settings.catalogs,
-                    |r| catalog_query(req, r, want_counts, want_offerings),
-                    progress,
-                );
-                set_progress(progress, &b.name, None);
-                (b.clone(), answer)
-            }));
-        }
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+                Answer::Clusters(answer)
+            }
+            Ask::Catalog => {
+                ask_catalog(b, &settings.catalogs, |r| catalog_query(req, r, want_counts, want_offerings), progress)
+            }
+        };
+        (b.clone(), answer)
     });
 
     let mut report = GpuReport {
@@ -311,12 +311,12 @@ fn not_found(
         }
     }
     let mut suggestions = report::suggestions(&name, names.keys().map(String::as_str));
-    if req.quantity.is_some() {
-        if let Some(q) = names.iter().find(|(n, _)| n.eq_ignore_ascii_case(&name)).map(|(_, q)| q) {
-            let list: Vec<String> = q.iter().map(|x| super::render::quantity(*x)).collect();
-            suggestions.retain(|s| !s.eq_ignore_ascii_case(&name));
-            suggestions.insert(0, format!("{name}:{}", list.join(&format!(", {name}:"))));
-        }
+    if req.quantity.is_some()
+        && let Some(q) = names.iter().find(|(n, _)| n.eq_ignore_ascii_case(&name)).map(|(_, q)| q)
+    {
+        let list: Vec<String> = q.iter().map(|x| super::render::quantity(*x)).collect();
+        suggestions.retain(|s| !s.eq_ignore_ascii_case(&name));
+        suggestions.insert(0, format!("{name}:{}", list.join(&format!(", {name}:"))));
     }
     let mut message = format!("Resources '{name}'{qty} not found{place}.");
     if in_clusters {

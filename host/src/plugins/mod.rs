@@ -16,7 +16,7 @@ use std::{
 };
 
 use serde::{Serialize, de::DeserializeOwned};
-use skyhost_plugin_api::{BackendModuleRef, ErrorKind, PluginError, PluginInfo};
+use skyhost_plugin_api::{BackendModuleRef, ErrorKind, PluginError, PluginInfo, capability};
 
 pub use known::{KNOWN_BACKENDS, KnownBackend};
 pub use search_path::SearchDir;
@@ -133,6 +133,15 @@ impl Entry {
     pub fn known(&self) -> Option<&'static KnownBackend> {
         known::known(&self.name)
     }
+
+    /// Name for people: the plugin's own, else the first-party one, else the name.
+    pub fn display_name(&self) -> &str {
+        match (&self.info, self.known()) {
+            (Some(info), _) if !info.display_name.is_empty() => &info.display_name,
+            (_, Some(k)) => k.display_name,
+            _ => &self.name,
+        }
+    }
 }
 
 /// A loaded backend, ready to call.
@@ -164,6 +173,11 @@ impl Backend {
     /// Whether the plugin declares `capability`.
     pub fn has_capability(&self, capability: &str) -> bool {
         self.info.capabilities.iter().any(|c| c == capability)
+    }
+
+    /// Whether it answers GPU listings: from a catalog or from live clusters.
+    pub fn lists_gpus(&self) -> bool {
+        self.has_capability(capability::CATALOG) || self.has_capability(capability::CLUSTERS)
     }
 
     /// Calls `method` with `request`. A method the plugin does not list is
@@ -251,7 +265,7 @@ impl PluginSet {
     pub fn load(options: LoadOptions) -> Self {
         let started = Instant::now();
         let mut set = PluginSet { search_path: options.search_path, ..Default::default() };
-        let verified = verified::Verified::load(options.cache_dir.clone());
+        let mut verified = verified::Verified::load(options.cache_dir.clone());
         let disabled =
             |backend: &str, file: &str| options.disabled.get(backend).or_else(|| options.disabled.get(file)).cloned();
         let mut entries: Vec<Entry> = Vec::new();

@@ -16,7 +16,6 @@ use std::{
     io::Write,
     os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
-    sync::Mutex,
 };
 
 /// The remembered checks, and the ones made in this run.
@@ -27,7 +26,7 @@ pub struct Verified {
     known: HashSet<String>,
     /// Lines of other skyhost binaries sharing the cache, kept as they are.
     others: Vec<String>,
-    added: Mutex<Vec<String>>,
+    added: Vec<String>,
 }
 
 fn host_identity() -> String {
@@ -51,7 +50,7 @@ impl Verified {
             known: mine.into_iter().map(str::to_string).collect(),
             others: others.into_iter().map(str::to_string).collect(),
             host,
-            added: Mutex::default(),
+            added: Vec::new(),
         }
     }
 
@@ -77,19 +76,18 @@ impl Verified {
     }
 
     /// Remembers that this file passed the full check.
-    pub fn record(&self, meta: &Metadata, path: &Path) {
+    pub fn record(&mut self, meta: &Metadata, path: &Path) {
         if let Some(k) = self.key(meta, path) {
-            self.added.lock().expect("verified lock").push(k);
+            self.added.push(k);
         }
     }
 
     /// Writes the memory back when this run added to it (atomically; failures
     /// only cost a full check next time).
     pub fn save(&self) {
-        let added = self.added.lock().expect("verified lock");
-        let Some(file) = self.file.as_ref().filter(|_| !added.is_empty()) else { return };
+        let Some(file) = self.file.as_ref().filter(|_| !self.added.is_empty()) else { return };
         // Oldest first, newest last; the file keeps the newest 2000 lines.
-        let mut lines: Vec<&String> = self.others.iter().chain(self.known.iter()).chain(added.iter()).collect();
+        let mut lines: Vec<&String> = self.others.iter().chain(self.known.iter()).chain(&self.added).collect();
         let mut seen = HashSet::new();
         lines.retain(|l| seen.insert(*l));
         let skip = lines.len().saturating_sub(2000);
@@ -121,7 +119,7 @@ mod tests {
         std::fs::write(&plugin, b"x").unwrap();
         let meta = std::fs::metadata(&plugin).unwrap();
 
-        let first = Verified::load(Some(dir.path().to_path_buf()));
+        let mut first = Verified::load(Some(dir.path().to_path_buf()));
         assert!(!first.contains(&meta, &plugin));
         first.record(&meta, &plugin);
         first.save();

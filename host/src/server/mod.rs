@@ -142,11 +142,10 @@ pub fn run(plugins: PluginSet, gather: GatherSettings, settings: ServeSettings, 
                             .serve_connection(TokioIo::new(stream), service);
                         let connection = graceful.watch(connection);
                         tokio::spawn(async move {
-                            if let Err(e) = connection.await {
-                                if verbose {
+                            if let Err(e) = connection.await
+                                && verbose {
                                     eprintln!("skyhost serve: connection from {peer}: {e}");
                                 }
-                            }
                         });
                     }
                     // Out of file descriptors, or a connection reset before accept:

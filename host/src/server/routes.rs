@@ -171,11 +171,12 @@ fn gpu_query(query: Option<&str>) -> Result<RawGpuQuery, Answer> {
         }
     }
     // `infra=aws&region=us-east-1` means `infra=aws/us-east-1`.
-    if let (Some(infra), Some(region)) = (&raw.infra, &raw.region) {
-        if raw.cloud.is_none() && !infra.contains('/') {
-            raw.infra = Some(format!("{infra}/{region}"));
-            raw.region = None;
-        }
+    if let (Some(infra), Some(region)) = (&raw.infra, &raw.region)
+        && raw.cloud.is_none()
+        && !infra.contains('/')
+    {
+        raw.infra = Some(format!("{infra}/{region}"));
+        raw.region = None;
     }
     Ok(raw)
 }
@@ -202,32 +203,44 @@ async fn run_blocking<T: Send + 'static>(
     }
 }
 
+/// The answer for `key` from the cache `pick` chooses: fresh, shared with an
+/// identical request in flight, or computed now by `work` on a blocking thread
+/// under the request deadline. Only successful answers are kept.
+async fn cached_blocking(
+    st: &Arc<ServerState>,
+    pick: fn(&ServerState) -> &Cache<Answer>,
+    key: String,
+    work: impl FnOnce(&ServerState) -> Answer + Send + 'static,
+) -> Answer {
+    let compute = || {
+        let worker = st.clone();
+        async move { run_blocking(st, move || work(&worker)).await.unwrap_or_else(|e| e) }
+    };
+    pick(st).get_or_compute(key, |a| a.0 == StatusCode::OK, compute).await
+}
+
 async fn gpus(State(st): State<Arc<ServerState>>, RawQuery(query): RawQuery) -> Response {
     // The same query string always means the same request: a fresh answer is
     // served before any parsing.
     let key = query.clone().unwrap_or_default();
-    if key.len() <= MAX_QUERY_BYTES {
-        if let Some((status, body)) = st.gpus_cache.peek(&key) {
-            return json(status, body);
-        }
+    if key.len() <= MAX_QUERY_BYTES
+        && let Some((status, body)) = st.gpus_cache.peek(&key)
+    {
+        return json(status, body);
     }
     let answer = async {
         let req = gpu_query(query.as_deref())?.validate().map_err(bad_request)?;
         let skipped = show_gpus::check_backends(&st.plugins, &req, "GET /v1/gpus").map_err(unmet)?;
-        let st2 = st.clone();
-        let compute = || async move {
-            run_blocking(&st2, {
-                let st3 = st2.clone();
-                move || {
-                    let report =
-                        gather::gather(&st3.plugins, &req, &skipped, &st3.settings, false, &Progress::default());
-                    (StatusCode::OK, Bytes::from(serde_json::to_vec(&report).expect("serialises")))
-                }
-            })
-            .await
-            .unwrap_or_else(|e| e)
-        };
-        Ok::<Answer, Answer>(st.gpus_cache.get_or_compute(key, |a| a.0 == StatusCode::OK, compute).await)
+        Ok(cached_blocking(
+            &st,
+            |st| &st.gpus_cache,
+            key,
+            move |st| {
+                let report = gather::gather(&st.plugins, &req, &skipped, &st.settings, false, &Progress::default());
+                (StatusCode::OK, Bytes::from(serde_json::to_vec(&report).expect("serialises")))
+            },
+        )
+        .await)
     }
     .await
     .unwrap_or_else(|e| e);
@@ -252,24 +265,19 @@ async fn check_route(State(st): State<Arc<ServerState>>, RawQuery(query): RawQue
             }
         }
         let key = format!("{backends:?}{contexts:?}{all_contexts}");
-        let st2 = st.clone();
-        let compute = || async move {
-            run_blocking(&st2, {
-                let st3 = st2.clone();
-                move || match check::checks(&st3.plugins, &backends, &contexts, all_contexts, &st3.settings) {
-                    Ok(results) => (
-                        StatusCode::OK,
-                        Bytes::from(
-                            serde_json::to_vec(&serde_json::json!({ "backends": results })).expect("serialises"),
-                        ),
-                    ),
-                    Err(u) => unmet(u),
-                }
-            })
-            .await
-            .unwrap_or_else(|e| e)
-        };
-        Ok::<Answer, Answer>(st.check_cache.get_or_compute(key, |a| a.0 == StatusCode::OK, compute).await)
+        Ok(cached_blocking(
+            &st,
+            |st| &st.check_cache,
+            key,
+            move |st| match check::checks(&st.plugins, &backends, &contexts, all_contexts, &st.settings) {
+                Ok(results) => (
+                    StatusCode::OK,
+                    Bytes::from(serde_json::to_vec(&serde_json::json!({ "backends": results })).expect("serialises")),
+                ),
+                Err(u) => unmet(u),
+            },
+        )
+        .await)
     }
     .await
     .unwrap_or_else(|e| e);

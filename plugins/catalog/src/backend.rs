@@ -102,10 +102,10 @@ impl CloudBackend {
         };
         let meta = std::fs::metadata(path).map_err(unreadable)?;
         let stamp = (meta.len(), meta.modified().ok());
-        if let Some((s, c)) = self.files.lock().expect("cache lock").get(path) {
-            if *s == stamp {
-                return Ok((c.clone(), label));
-            }
+        if let Some((s, c)) = self.files.lock().expect("cache lock").get(path)
+            && *s == stamp
+        {
+            return Ok((c.clone(), label));
         }
         let data = std::fs::read(path).map_err(unreadable)?;
         let parsed = Arc::new(self.parse(&data, &label)?);
@@ -198,16 +198,7 @@ impl CloudBackend {
 
 impl Backend for CloudBackend {
     fn describe(&self) -> Description {
-        let i = self.info();
-        Description {
-            name: i.name,
-            display_name: i.display_name,
-            description: i.description,
-            capabilities: i.capabilities,
-            methods: i.methods,
-            catalog: i.catalog,
-            backends: Vec::new(),
-        }
+        self.info().into()
     }
 
     fn call(&self, m: &str, request: &str) -> Result<String, PluginError> {
