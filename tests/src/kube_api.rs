@@ -203,9 +203,46 @@ impl KubeApi {
     /// Serves the same cluster on one more loopback port (another "context"
     /// of the same size, without a second copy of the data).
     pub fn also_listen(&self) -> SocketAddr {
+        let app = self.router();
+        let runtime = self.runtime.as_ref().expect("running");
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        runtime.spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        addr
+    }
+
+    /// Serves the same cluster over HTTPS on one more loopback port, with the
+    /// certificate `tests/fixtures/tls/server.crt` (for 127.0.0.1, signed by
+    /// `tls_fixture("ca.crt")`), as every real API server does.
+    pub fn also_listen_tls(&self) -> SocketAddr {
+        let app = self.router();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_server_config()));
+        let runtime = self.runtime.as_ref().expect("running");
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        runtime.spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else { continue };
+                let (acceptor, app) = (acceptor.clone(), app.clone());
+                tokio::spawn(async move {
+                    // A client that rejects the certificate ends here.
+                    let Ok(tls) = acceptor.accept(tcp).await else { return };
+                    let service = hyper_util::service::TowerToHyperService::new(app);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+        });
+        addr
+    }
+
+    fn router(&self) -> Router {
         let json = |body: &'static str| ([(header::CONTENT_TYPE, "application/json")], body);
         // Discovery, so that kubectl can be pointed at the double too.
-        let app = Router::new()
+        Router::new()
             .route("/api", get(move || async move { json(r#"{"kind":"APIVersions","versions":["v1"],"serverAddressByClientCIDRs":[{"clientCIDR":"0.0.0.0/0","serverAddress":"127.0.0.1"}]}"#) }))
             .route("/apis", get(move || async move { json(r#"{"kind":"APIGroupList","apiVersion":"v1","groups":[]}"#) }))
             .route(
@@ -216,14 +253,7 @@ impl KubeApi {
             )
             .route("/api/v1/nodes", get(|st, h, q| list("NodeList", st, h, q)))
             .route("/api/v1/pods", get(|st, h, q| list("PodList", st, h, q)))
-            .with_state(self.shared.clone());
-        let runtime = self.runtime.as_ref().expect("running");
-        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        runtime.spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        addr
+            .with_state(self.shared.clone())
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -250,8 +280,39 @@ impl Drop for KubeApi {
     }
 }
 
+/// A file of the test-only TLS material in `tests/fixtures/tls` (see `gen.sh` there).
+pub fn tls_fixture(name: &str) -> std::path::PathBuf {
+    crate::workspace().join("tests/fixtures/tls").join(name)
+}
+
+fn tls_server_config() -> tokio_rustls::rustls::ServerConfig {
+    use tokio_rustls::rustls::{
+        ServerConfig,
+        crypto::ring,
+        pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject},
+    };
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(tls_fixture("server.crt"))
+        .expect("server.crt")
+        .collect::<Result<_, _>>()
+        .expect("server.crt parses");
+    let key = PrivateKeyDer::from_pem_file(tls_fixture("server.key")).expect("server.key");
+    ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("certificate and key match")
+}
+
 /// A kubeconfig naming `contexts` as `(name, server URL, token)`, current context `current`.
 pub fn kubeconfig(contexts: &[(&str, &str, &str)], current: Option<&str>) -> String {
+    kubeconfig_trusting(contexts, current, None)
+}
+
+/// A kubeconfig as [`kubeconfig`] whose clusters trust the CA certificate
+/// `ca_pem` (as `certificate-authority-data`, the way cloud providers write it).
+pub fn kubeconfig_trusting(contexts: &[(&str, &str, &str)], current: Option<&str>, ca_pem: Option<&[u8]>) -> String {
+    use base64::Engine;
     let mut y = String::from("apiVersion: v1\nkind: Config\n");
     if let Some(c) = current {
         y.push_str(&format!("current-context: {c}\n"));
@@ -259,6 +320,10 @@ pub fn kubeconfig(contexts: &[(&str, &str, &str)], current: Option<&str>) -> Str
     y.push_str("clusters:\n");
     for (name, url, _) in contexts {
         y.push_str(&format!("- name: {name}\n  cluster:\n    server: {url}\n"));
+        if let Some(pem) = ca_pem {
+            let data = base64::engine::general_purpose::STANDARD.encode(pem);
+            y.push_str(&format!("    certificate-authority-data: {data}\n"));
+        }
     }
     y.push_str("contexts:\n");
     for (name, _, _) in contexts {

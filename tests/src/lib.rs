@@ -190,6 +190,7 @@ impl Sandbox {
             if k.starts_with("SKYHOST_")
                 || k.starts_with("XDG_")
                 || k == "KUBECONFIG"
+                || k.starts_with("KUBERNETES_SERVICE_")
                 || k == "NO_COLOR"
                 || k.starts_with("RUST_")
             {

@@ -3,7 +3,7 @@
 
 use skyhost_e2e::{
     CLOUDS, Sandbox,
-    kube_api::{ClusterSpec, KubeApi, kubeconfig, node, pod},
+    kube_api::{ClusterSpec, KubeApi, kubeconfig, kubeconfig_trusting, node, pod, tls_fixture},
 };
 
 const TOKEN: &str = "s3cret-token";
@@ -500,4 +500,102 @@ fn the_kubernetes_section_comes_first_then_the_clouds() {
     assert_eq!(k8s, "Kubernetes GPUs\nContext: prod\nGPU   QTY_FILTER  UTILIZATION\nH100  8           8 of 8 free");
     assert!(clouds.starts_with("GPU   QTY  CLOUD"), "{clouds}");
     assert!(!run.stderr.contains("skipped"), "{}", run.stderr);
+}
+
+/// A small cluster with a token, served over HTTPS; `(api, https URL)`.
+fn https_cluster() -> (KubeApi, String) {
+    let api = KubeApi::start(ClusterSpec {
+        nodes: vec![node("g").gpus("nvidia.com/gpu", 4).label("nvidia.com/gpu.product", "NVIDIA-A100-SXM4-80GB").0],
+        pods: vec![pod("p", "ml", Some("g")).requests(&[("nvidia.com/gpu", "1")]).0],
+        token: Some(TOKEN.into()),
+    });
+    let url = format!("https://{}", api.also_listen_tls());
+    (api, url)
+}
+
+const A100_TABLE: &str = "Kubernetes GPUs\nContext: secure\nGPU        REQUESTABLE_QTY_PER_NODE  UTILIZATION\nA100-80GB  1, 2, 4                   3 of 4 free\n";
+
+#[test]
+fn https_clusters_are_verified_against_the_kubeconfig_ca() {
+    let (_api, url) = https_cluster();
+    let sb = Sandbox::new().with_plugins(&["kubernetes"]);
+    let path = sb.path().join("kubeconfig");
+    let ca = std::fs::read(tls_fixture("ca.crt")).unwrap();
+    std::fs::write(&path, kubeconfig_trusting(&[("secure", &url, TOKEN)], Some("secure"), Some(&ca))).unwrap();
+    let sb = sb.env("KUBECONFIG", &path);
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
+    run.expect_code(0).expect_no_panic();
+    assert!(run.stdout.starts_with(A100_TABLE), "{}", run.stdout);
+
+    // A certificate from some other CA is refused, and the error says so.
+    let other = std::fs::read(tls_fixture("other-ca.crt")).unwrap();
+    std::fs::write(&path, kubeconfig_trusting(&[("secure", &url, TOKEN)], Some("secure"), Some(&other))).unwrap();
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
+    run.expect_code(0).expect_no_panic();
+    assert!(
+        run.stderr
+            .contains("note: Kubernetes context 'secure' failed: the API server's TLS certificate is not trusted"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("certificate-authority"), "{}", run.stderr);
+}
+
+/// Runs `skyhost ARGS` as a pod would: no kubeconfig, `KUBERNETES_SERVICE_HOST`
+/// and `_PORT` set, and the service account's token, CA and namespace under
+/// `/var/run/secrets/kubernetes.io/serviceaccount`. That path is fixed, so
+/// skyhost runs in a private mount namespace (`unshare`) with a tmpfs over
+/// `/var/run`; `None` where this machine cannot make one.
+fn run_as_pod(sb: &Sandbox, port: u16, token: &str, args: &[&str]) -> Option<skyhost_e2e::Run> {
+    let account = sb.path().join("serviceaccount");
+    std::fs::create_dir_all(&account).unwrap();
+    std::fs::write(account.join("token"), token).unwrap();
+    std::fs::copy(tls_fixture("ca.crt"), account.join("ca.crt")).unwrap();
+    std::fs::write(account.join("namespace"), "skyhost").unwrap();
+    let probe =
+        std::process::Command::new("unshare").args(["-rm", "sh", "-c", "mount -t tmpfs tmpfs /var/run"]).output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: this machine cannot make a private mount namespace (unshare -rm)");
+        return None;
+    }
+    let inner = sb.command(args);
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["-rm", "sh", "-c"])
+        .arg(concat!(
+            "set -e; mount -t tmpfs tmpfs /var/run; d=/var/run/secrets/kubernetes.io/serviceaccount; ",
+            "mkdir -p $d; cp \"$SERVICE_ACCOUNT\"/* $d/; exec \"$@\""
+        ))
+        .arg("sh")
+        .arg(inner.get_program())
+        .args(inner.get_args());
+    for (k, v) in inner.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    cmd.env("SERVICE_ACCOUNT", &account)
+        .env("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+        .env("KUBERNETES_SERVICE_PORT", port.to_string());
+    let out = skyhost_e2e::run_with_timeout(cmd, std::time::Duration::from_secs(60)).expect("finished in time");
+    Some(out.into())
+}
+
+#[test]
+fn in_a_pod_the_service_account_is_used() {
+    let (_api, url) = https_cluster();
+    let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    let sb = Sandbox::new().with_plugins(&["kubernetes"]);
+    let Some(run) = run_as_pod(&sb, port, TOKEN, &["show-gpus", "--infra", "k8s"]) else { return };
+    run.expect_code(0).expect_no_panic();
+    assert!(run.stdout.starts_with(&A100_TABLE.replace("secure", "in-cluster")), "{}\n{}", run.stdout, run.stderr);
+
+    let run = run_as_pod(&sb, port, "revoked-token", &["check", "kubernetes"]).expect("made one before");
+    assert!(
+        run.stdout.contains("in-cluster: failed. unreachable: unauthorized (401)"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(run.stdout.contains("kubectl get nodes"), "{}", run.stdout);
 }

@@ -39,6 +39,22 @@ struct Outcome {
 }
 
 fn explain(e: &ApiError, context: &str, what: &str, timeout: Duration) -> ClusterError {
+    if let ApiError::Transport(m) = e
+        && let Some(detail) = m.split("invalid peer certificate: ").nth(1)
+    {
+        let ca = if context == contexts::IN_CLUSTER {
+            "the service account's ca.crt".to_string()
+        } else {
+            format!("the kubeconfig for context '{context}' (certificate-authority or certificate-authority-data)")
+        };
+        return ClusterError {
+            reason: format!("the API server's TLS certificate is not trusted ({detail})"),
+            hint: Some(format!(
+                "the server's certificate must be issued by the CA in {ca}; fetch fresh credentials from the cluster's provider, then {}",
+                contexts::kubectl_hint(context)
+            )),
+        };
+    }
     let hint = Some(contexts::kubectl_hint(context));
     let reason = match e {
         ApiError::Status { code: 401, .. } => "unauthorized (401): the API server rejected the credentials".to_string(),
