@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::{
+    commands::{check::Checks, plugins::PluginsReport},
     diagnostics::{Diagnostic, Failure, exit},
     gpus::{
         report::{GpuReport, SCHEMA_VERSION},
@@ -75,10 +76,17 @@ fn unreachable(url: &str, e: impl std::fmt::Display) -> Failure {
     )
 }
 
-/// Asks the server for the GPU listing.
-pub fn show_gpus(server: &str, req: &GpuRequest) -> Result<GpuReport, Failure> {
+/// `GET {server}{path}?{query}` for a document of type `T` (`what` names it
+/// in messages), with the API version check and the server's errors turned
+/// into the exit codes a local run would give.
+fn get<T: serde::de::DeserializeOwned>(
+    server: &str,
+    path: &str,
+    query: &[(&str, String)],
+    what: &str,
+) -> Result<T, Failure> {
     let base = server.trim_end_matches('/');
-    let url = format!("{base}/v1/gpus");
+    let url = format!("{base}{path}");
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(120)))
@@ -86,8 +94,8 @@ pub fn show_gpus(server: &str, req: &GpuRequest) -> Result<GpuReport, Failure> {
         .build()
         .into();
     let mut request = agent.get(&url);
-    for (k, v) in query_pairs(req) {
-        request = request.query(k, v);
+    for (k, v) in query {
+        request = request.query(*k, v);
     }
     let mut response = request.call().map_err(|e| unreachable(base, e))?;
     let version =
@@ -115,13 +123,34 @@ pub fn show_gpus(server: &str, req: &GpuRequest) -> Result<GpuReport, Failure> {
         }
         return Err(Failure::new(code, d));
     }
-    let report: GpuReport = serde_json::from_str(&body)
-        .map_err(|e| Failure::error(format!("the server at {base} sent a listing that does not parse: {e}")))?;
+    serde_json::from_str(&body)
+        .map_err(|e| Failure::error(format!("the server at {base} sent {what} that does not parse: {e}")))
+}
+
+/// Asks the server for the GPU listing.
+pub fn show_gpus(server: &str, req: &GpuRequest) -> Result<GpuReport, Failure> {
+    let report: GpuReport = get(server, "/v1/gpus", &query_pairs(req), "a listing")?;
     if report.schema_version != SCHEMA_VERSION {
         return Err(Failure::error(format!(
-            "the server at {base} sent listing schema {}, this client reads {SCHEMA_VERSION}",
+            "the server at {} sent listing schema {}, this client reads {SCHEMA_VERSION}",
+            server.trim_end_matches('/'),
             report.schema_version
         )));
     }
     Ok(report)
+}
+
+/// Asks the server which plugins it loaded.
+pub fn plugins(server: &str) -> Result<PluginsReport, Failure> {
+    get(server, "/v1/plugins", &[], "a plugin report")
+}
+
+/// Asks the server to check `backends` (every one when empty).
+pub fn check(server: &str, backends: &[String], contexts: &[String], all_contexts: bool) -> Result<Checks, Failure> {
+    let mut query: Vec<(&str, String)> = backends.iter().map(|b| ("backend", b.clone())).collect();
+    query.extend(contexts.iter().map(|c| ("context", c.clone())));
+    if all_contexts {
+        query.push(("all_contexts", "true".into()));
+    }
+    get(server, "/v1/check", &query, "a check report")
 }

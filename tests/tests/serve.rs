@@ -83,6 +83,31 @@ fn a_minimal_image_serves_the_clouds_and_explains_the_missing_kubernetes_plugin(
     assert!(remote.stderr.contains("help: install libskyhost_kubernetes.so"), "{}", remote.stderr);
     let bad = client.run(["show-gpus", "A100", "-a"]);
     bad.expect_code(2);
+
+    // `plugins` and `check` describe the server's backends, not the client's (none).
+    for args in [&["plugins"][..], &["check"], &["check", "aws", "-o", "json"]] {
+        let remote = client.run(args);
+        let local = sb.run(args);
+        remote.expect_code(local.code).expect_no_panic();
+        assert_eq!(remote.stdout, local.stdout, "{args:?}");
+    }
+    let remote = client.run(["plugins"]);
+    assert!(remote.stdout.contains("kubernetes  missing"), "{}", remote.stdout);
+    assert!(
+        remote.stderr.contains(&format!("note: these are the plugins of the skyhost server at {}", server.url)),
+        "{}",
+        remote.stderr
+    );
+    let remote = client.run(["plugins", "-o", "json"]).json();
+    let local = sb.run(["plugins", "-o", "json"]).json();
+    let names = |v: &serde_json::Value| -> Vec<(String, String)> {
+        v["plugins"].as_array().unwrap().iter().map(|p| (p["name"].to_string(), p["status"].to_string())).collect()
+    };
+    assert_eq!(names(&remote), names(&local));
+    let remote = client.run(["check", "kubernetes"]);
+    remote.expect_code(3);
+    assert!(remote.stderr.contains("(from the server at"), "{}", remote.stderr);
+    assert!(remote.stderr.contains("libskyhost_kubernetes.so"), "{}", remote.stderr);
     assert_eq!(server.terminate(), 0);
 }
 

@@ -1,13 +1,14 @@
 //! `skyhost check`: asks each backend whether it is usable (catalog readable,
 //! clusters reachable), all at once, and reports per backend and context.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use skyhost_plugin_api::{CheckItem, CheckReport, CheckRequest, ErrorKind, method};
 
 use crate::{
     app::App,
     catalogs::{self, CatalogSettings},
     cli::{CheckArgs, Format},
+    client,
     diagnostics::{Failure, exit, print_stdout},
     fan_out::fan_out,
     gpus::{gather::GatherSettings, request::backend_of},
@@ -15,17 +16,24 @@ use crate::{
     requirements::{self, Requirements, Unmet},
 };
 
+/// The document of `skyhost check -o json` and `GET /v1/check`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Checks {
+    /// One per backend asked.
+    pub backends: Vec<BackendCheck>,
+}
+
 /// One backend's check.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct BackendCheck {
     name: String,
     display_name: String,
     status: Status,
     ok: bool,
     items: Vec<CheckItem>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     hint: Option<String>,
 }
 
@@ -93,17 +101,20 @@ pub fn checks(
     }))
 }
 
-/// Runs the command.
+/// Runs the command: here, or on the server named by `--server`.
 pub fn run(app: &App, args: &CheckArgs) -> Result<u8, Failure> {
-    let plugins = app.load_plugins();
-    let settings = crate::commands::show_gpus::gather_settings(app);
-    let results = checks(&plugins, &args.backends, &args.contexts, args.all_contexts, &settings)?;
-    let failed = results.iter().any(|r| r.status == Status::Loaded && !r.ok);
-    let text = match args.output {
-        Format::Json => {
-            serde_json::to_string_pretty(&serde_json::json!({ "backends": results })).expect("serialises") + "\n"
+    let results = match &app.server {
+        Some(server) => client::check(server, &args.backends, &args.contexts, args.all_contexts)?,
+        None => {
+            let plugins = app.load_plugins();
+            let settings = crate::commands::show_gpus::gather_settings(app);
+            Checks { backends: checks(&plugins, &args.backends, &args.contexts, args.all_contexts, &settings)? }
         }
-        Format::Table => render(&results),
+    };
+    let failed = results.backends.iter().any(|r| r.status == Status::Loaded && !r.ok);
+    let text = match args.output {
+        Format::Json => serde_json::to_string_pretty(&results).expect("serialises") + "\n",
+        Format::Table => render(&results.backends),
     };
     print_stdout(&text)?;
     Ok(if failed { exit::ERROR } else { exit::OK })

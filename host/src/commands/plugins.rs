@@ -1,56 +1,72 @@
 //! `skyhost plugins`: every backend and every file found, with status and the
 //! reason or hint. Works with any mix of good and bad files.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{
     app::App,
     cli::{Format, PluginsArgs},
-    diagnostics::{Failure, print_stdout},
+    client,
+    diagnostics::{Diagnostic, Failure, print_stdout},
     plugins::{Entry, PluginSet, SearchDir, Status},
     table,
 };
 
-#[derive(Serialize)]
-struct SearchDirReport<'a> {
+/// A directory of the search path, and whether it exists.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SearchDirReport {
     #[serde(flatten)]
-    dir: &'a SearchDir,
+    dir: SearchDir,
     exists: bool,
 }
 
-#[derive(Serialize)]
-struct PluginsReport<'a> {
-    search_path: Vec<SearchDirReport<'a>>,
-    warnings: &'a [String],
-    plugins: &'a [Entry],
+/// The document of `skyhost plugins -o json` and `GET /v1/plugins`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PluginsReport {
+    search_path: Vec<SearchDirReport>,
+    warnings: Vec<String>,
+    plugins: Vec<Entry>,
     load_ms: f64,
 }
 
-/// The JSON document of `skyhost plugins -o json` (and `GET /v1/plugins`).
-pub fn report(set: &PluginSet) -> serde_json::Value {
-    let report = PluginsReport {
-        search_path: set.search_path.iter().map(|dir| SearchDirReport { dir, exists: dir.path.is_dir() }).collect(),
-        warnings: &set.path_warnings,
-        plugins: &set.entries,
+/// The report of a loaded plugin set.
+pub fn report(set: &PluginSet) -> PluginsReport {
+    PluginsReport {
+        search_path: set
+            .search_path
+            .iter()
+            .map(|dir| SearchDirReport { dir: dir.clone(), exists: dir.path.is_dir() })
+            .collect(),
+        warnings: set.path_warnings.clone(),
+        plugins: set.entries.clone(),
         load_ms: set.elapsed.as_secs_f64() * 1e3,
-    };
-    serde_json::to_value(&report).expect("report serialises")
+    }
 }
 
-/// Runs the command.
+/// Runs the command: the plugins found here, or the server's with `--server`.
 pub fn run(app: &App, args: &PluginsArgs) -> Result<u8, Failure> {
-    let set = app.load_plugins();
+    let (report, config) = match &app.server {
+        Some(server) => {
+            let report = client::plugins(server)?;
+            if args.output == Format::Table {
+                Diagnostic::note(format!("these are the plugins of the skyhost server at {server}")).eprint();
+            }
+            (report, None)
+        }
+        None => (report(&app.load_plugins()), Some(app.config_path.as_deref())),
+    };
     let text = match args.output {
-        Format::Json => serde_json::to_string_pretty(&report(&set)).expect("report serialises") + "\n",
-        Format::Table => render_table(&set, app.verbose, app.config_path.as_deref()),
+        Format::Json => serde_json::to_string_pretty(&report).expect("report serialises") + "\n",
+        Format::Table => render_table(&report, app.verbose, config),
     };
     print_stdout(&text)?;
     Ok(0)
 }
 
-fn render_table(set: &PluginSet, verbose: u8, config: Option<&std::path::Path>) -> String {
+/// `config`: the config file read, for a local report (`Some(None)`: none).
+fn render_table(report: &PluginsReport, verbose: u8, config: Option<Option<&std::path::Path>>) -> String {
     let dash = || "-".to_string();
-    let rows = set.entries.iter().map(|e| {
+    let rows = report.plugins.iter().map(|e| {
         let info = e.info.as_ref();
         vec![
             e.name.clone(),
@@ -68,7 +84,7 @@ fn render_table(set: &PluginSet, verbose: u8, config: Option<&std::path::Path>) 
     out.push('\n');
     // One help line per distinct hint (the seven neoclouds share one).
     let mut hints: Vec<(Vec<&str>, &str)> = Vec::new();
-    for e in set.entries.iter().filter(|e| e.status != Status::Loaded) {
+    for e in report.plugins.iter().filter(|e| e.status != Status::Loaded) {
         let Some(hint) = e.hint.as_deref() else { continue };
         match hints.iter_mut().find(|(_, h)| *h == hint) {
             Some((names, _)) => names.push(&e.name),
@@ -81,25 +97,27 @@ fn render_table(set: &PluginSet, verbose: u8, config: Option<&std::path::Path>) 
             out.push_str(&format!("help: {}: {hint}\n", names.join(", ")));
         }
     }
-    for w in &set.path_warnings {
+    for w in &report.warnings {
         out.push_str(&format!("warning: {w}\n"));
     }
     if verbose > 0 {
         out.push_str("\nSearch path:\n");
-        for d in &set.search_path {
-            let state = if d.path.is_dir() { "" } else { " (absent)" };
-            out.push_str(&format!("  {} [{}]{state}\n", d.path.display(), d.origin.label()));
+        for d in &report.search_path {
+            let state = if d.exists { "" } else { " (absent)" };
+            out.push_str(&format!("  {} [{}]{state}\n", d.dir.path.display(), d.dir.origin.label()));
+        }
+        if let Some(config) = config {
+            out.push_str(&format!(
+                "\nConfig file: {}\n",
+                config.map_or_else(|| "none".to_string(), |p| p.display().to_string())
+            ));
         }
         out.push_str(&format!(
-            "\nConfig file: {}\n",
-            config.map_or_else(|| "none".to_string(), |p| p.display().to_string())
-        ));
-        out.push_str(&format!(
             "\nLoaded {} backend(s) in {:.2} ms\n",
-            set.loaded.len(),
-            set.elapsed.as_secs_f64() * 1e3
+            report.plugins.iter().filter(|e| e.status == Status::Loaded).count(),
+            report.load_ms
         ));
-        for e in &set.entries {
+        for e in &report.plugins {
             if let Some(ms) = e.load_ms {
                 out.push_str(&format!("  {}: {ms:.2} ms", e.name));
                 if let Some(i) = &e.info {

@@ -15,14 +15,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use serde::{Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use skyhost_plugin_api::{BackendModuleRef, ErrorKind, PluginError, PluginInfo, capability};
 
 pub use known::{KNOWN_BACKENDS, KnownBackend};
 pub use search_path::SearchDir;
 
 /// What switched a backend off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DisabledBy {
     /// `disable = [...]` in the config file.
@@ -54,7 +54,7 @@ impl DisabledBy {
 }
 
 /// The state of one backend name (or one file, for shadowed ones).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Loaded and usable.
@@ -86,7 +86,7 @@ impl Status {
 }
 
 /// One line of the plugin report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Entry {
     /// Backend name.
     pub name: String,
@@ -107,7 +107,7 @@ pub struct Entry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
     /// Which switches disabled it.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub disabled_by: Vec<DisabledBy>,
     /// Time to check and load the file, in milliseconds.
     #[serde(skip_serializing_if = "Option::is_none")]

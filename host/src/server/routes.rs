@@ -270,10 +270,9 @@ async fn check_route(State(st): State<Arc<ServerState>>, RawQuery(query): RawQue
             |st| &st.check_cache,
             key,
             move |st| match check::checks(&st.plugins, &backends, &contexts, all_contexts, &st.settings) {
-                Ok(results) => (
-                    StatusCode::OK,
-                    Bytes::from(serde_json::to_vec(&serde_json::json!({ "backends": results })).expect("serialises")),
-                ),
+                Ok(backends) => {
+                    (StatusCode::OK, Bytes::from(serde_json::to_vec(&check::Checks { backends }).expect("serialises")))
+                }
                 Err(u) => unmet(u),
             },
         )
