@@ -63,8 +63,13 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         Command::ShowGpus(args) => commands::show_gpus::run(&app, args, "show-gpus"),
         Command::Gpus { command: GpusCommand::List(args) } => commands::show_gpus::run(&app, args, "gpus list"),
         Command::Check(args) => commands::check::run(&app, args),
-        Command::Catalog { command: CatalogCommand::Status { output } } => commands::catalog::status(&app, *output),
-        Command::Catalog { command: CatalogCommand::Update { clouds } } => commands::catalog::update(&app, clouds),
+        Command::Catalog { command } => {
+            commands::catalog::note_local(&app);
+            match command {
+                CatalogCommand::Status { output } => commands::catalog::status(&app, *output),
+                CatalogCommand::Update { clouds } => commands::catalog::update(&app, clouds),
+            }
+        }
         Command::Serve(args) => commands::serve::run(&app, args),
         Command::Completions { .. } | Command::Man => unreachable!("handled before the config is read"),
     }

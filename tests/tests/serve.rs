@@ -104,6 +104,10 @@ fn a_minimal_image_serves_the_clouds_and_explains_the_missing_kubernetes_plugin(
         v["plugins"].as_array().unwrap().iter().map(|p| (p["name"].to_string(), p["status"].to_string())).collect()
     };
     assert_eq!(names(&remote), names(&local));
+    // Catalogs are each machine's own, and the client says so.
+    let catalogs = client.run(["catalog", "status"]);
+    catalogs.expect_code(0);
+    assert!(catalogs.stderr.contains("catalog commands act on this machine's catalogs"), "{}", catalogs.stderr);
     let remote = client.run(["check", "kubernetes"]);
     remote.expect_code(3);
     assert!(remote.stderr.contains("(from the server at"), "{}", remote.stderr);

@@ -10,7 +10,7 @@ use crate::{
     app::App,
     catalogs::{self, CatalogSettings, Origin},
     cli::Format,
-    diagnostics::{Failure, exit, print_stdout},
+    diagnostics::{Diagnostic, Failure, exit, print_stdout},
     fan_out::fan_out,
     plugins::{Backend, PluginSet},
     requirements::{self, Requirements},
@@ -43,6 +43,16 @@ fn selected<'a>(plugins: &'a PluginSet, names: &[String], command: &str) -> Resu
         return Err(Failure::usage(format!("the {not_catalog} backend has no catalog")));
     }
     Ok(chosen)
+}
+
+/// The catalogs are this machine's: with `--server` set, says so once.
+pub fn note_local(app: &App) {
+    if let Some(server) = &app.server {
+        Diagnostic::note(format!(
+            "catalog commands act on this machine's catalogs; the skyhost server at {server} keeps its own"
+        ))
+        .eprint();
+    }
 }
 
 /// `skyhost catalog status`.
