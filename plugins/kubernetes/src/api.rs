@@ -247,7 +247,57 @@ pub enum Listed<T> {
     Restart,
 }
 
+/// The `continue` token of a list page, read from the list metadata that the
+/// API server writes before the items, without parsing the page; `None` when
+/// it is not there in the plain form (the page is then parsed first).
+fn continue_token_ahead(page: &[u8]) -> Option<&str> {
+    fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+        hay.windows(needle.len()).position(|w| w == needle)
+    }
+    const KEY: &[u8] = b"\"continue\":\"";
+    let head = &page[..page.len().min(4096)];
+    let head = &head[..find(head, b"\"items\"")?];
+    let rest = &head[find(head, KEY)? + KEY.len()..];
+    let end = rest.iter().position(|&b| b == b'"' || b == b'\\')?;
+    if rest[end] != b'"' || end == 0 {
+        return None;
+    }
+    std::str::from_utf8(&rest[..end]).ok()
+}
+
+/// A page being fetched on the runtime; dropping it stops the fetch.
+struct Fetch {
+    token: Option<String>,
+    task: tokio::task::JoinHandle<Result<bytes::Bytes, ApiError>>,
+}
+
+impl Fetch {
+    fn start(client: &Client, request: &Request, params: &ListParams, token: Option<String>) -> Result<Self, ApiError> {
+        let mut params = params.clone();
+        if let Some(t) = &token {
+            params = params.continue_token(t);
+        }
+        let http_request = request.list(&params).map_err(|e| ApiError::Transport(e.to_string()))?;
+        let client = client.clone();
+        let task = tokio::spawn(async move { get_page(&client, http_request).await });
+        Ok(Self { token, task })
+    }
+
+    async fn finish(mut self) -> Result<bytes::Bytes, ApiError> {
+        (&mut self.task).await.unwrap_or_else(|e| Err(ApiError::Transport(format!("page fetch stopped: {e}"))))
+    }
+}
+
+impl Drop for Fetch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// Lists every item at `url_path`, page by page, handing each to `on`.
+///
+/// The next page is asked for as soon as its `continue` token is known, so
+/// the server (and the network) work on it while this page is parsed.
 pub async fn list_all<T>(
     client: &Client,
     url_path: &str,
@@ -258,32 +308,39 @@ where
     T: Item,
 {
     let request = Request::new(url_path);
-    let mut token: Option<String> = None;
+    let mut params = ListParams::default().limit(PAGE_SIZE);
+    if let Some(f) = field_selector {
+        params = params.fields(f);
+    }
+    let mut fetch = Fetch::start(client, &request, &params, None)?;
     let mut restarts = 0;
     loop {
-        let mut params = ListParams::default().limit(PAGE_SIZE);
-        if let Some(f) = field_selector {
-            params = params.fields(f);
-        }
-        if let Some(t) = &token {
-            params = params.continue_token(t);
-        }
-        let http_request = request.list(&params).map_err(|e| ApiError::Transport(e.to_string()))?;
-        match get_page(client, http_request).await {
+        let had_token = fetch.token.is_some();
+        match fetch.finish().await {
             Ok(bytes) => {
+                let ahead = continue_token_ahead(&bytes)
+                    .map(|t| Fetch::start(client, &request, &params, Some(t.to_string())))
+                    .transpose()?;
+                if ahead.is_some() {
+                    // Let the new fetch send its request before this task
+                    // keeps the thread busy parsing (a task spawned from a
+                    // worker waits in that worker's slot, where others cannot take it).
+                    tokio::task::yield_now().await;
+                }
                 let page: Page<T::Borrowed<'_>> =
                     serde_json::from_slice(&bytes).map_err(|e| ApiError::Parse(e.to_string()))?;
                 let next = page.metadata.cont.filter(|c| !c.is_empty());
                 on(Listed::Page(page.items));
-                match next {
-                    Some(next) => token = Some(next),
-                    None => return Ok(()),
-                }
+                fetch = match (next, ahead) {
+                    (None, _) => return Ok(()),
+                    (Some(next), Some(ahead)) if ahead.token.as_deref() == Some(next.as_str()) => ahead,
+                    (Some(next), _) => Fetch::start(client, &request, &params, Some(next))?,
+                };
             }
-            Err(ApiError::Status { code: 410, .. }) if token.is_some() && restarts < MAX_RESTARTS => {
+            Err(ApiError::Status { code: 410, .. }) if had_token && restarts < MAX_RESTARTS => {
                 restarts += 1;
-                token = None;
                 on(Listed::Restart);
+                fetch = Fetch::start(client, &request, &params, None)?;
             }
             Err(e) => return Err(e),
         }
@@ -316,4 +373,22 @@ pub fn nodes_path() -> String {
 /// `/api/v1/pods` (all namespaces).
 pub fn pods_path() -> String {
     Pod::url_path(&(), None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::continue_token_ahead;
+
+    #[test]
+    fn the_continue_token_is_read_from_the_list_metadata_only() {
+        let page = br#"{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"9","continue":"eyJ2IjoibWV0YS5rOHMuaW8vdjEifQ","remainingItemCount":5},"items":[{"continue":"no"}]}"#;
+        assert_eq!(continue_token_ahead(page), Some("eyJ2IjoibWV0YS5rOHMuaW8vdjEifQ"));
+        // The last page: an empty token, or none; a token after the items is not looked at.
+        assert_eq!(continue_token_ahead(br#"{"metadata":{"continue":""},"items":[]}"#), None);
+        assert_eq!(continue_token_ahead(br#"{"metadata":{},"items":[{"continue":"x"}]}"#), None);
+        assert_eq!(continue_token_ahead(br#"{"items":[],"metadata":{"continue":"late"}}"#), None);
+        // Escapes and pretty-printing are left to the parser.
+        assert_eq!(continue_token_ahead(br#"{"metadata":{"continue":"a\u0041"},"items":[]}"#), None);
+        assert_eq!(continue_token_ahead(b"{\"metadata\": {\"continue\": \"x\"}, \"items\": []}"), None);
+    }
 }
