@@ -4,7 +4,7 @@
 use std::{
     io::{Read, Write},
     net::TcpStream,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use skyhost_e2e::{
@@ -172,11 +172,10 @@ fn bad_requests_get_their_status_and_the_server_keeps_serving() {
     let mut slow = TcpStream::connect(&addr).unwrap();
     slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n").unwrap();
     assert_eq!(server.get("/healthz").0, 200);
-    slow.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let started = Instant::now();
+    // Ended by the server (end of file), not by this side giving up waiting.
+    slow.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut buf = Vec::new();
-    let _ = slow.read_to_end(&mut buf);
-    assert!(started.elapsed() < Duration::from_secs(5), "the slow connection was closed by the server");
+    assert!(slow.read_to_end(&mut buf).is_ok(), "the slow connection was closed by the server");
 
     // A client that leaves in the middle of a large answer.
     for _ in 0..5 {

@@ -76,10 +76,11 @@ pub fn checks(
 ) -> Result<Vec<BackendCheck>, Unmet> {
     let named: Vec<String> = backends.iter().map(|b| backend_of(b)).collect();
     requirements::check(plugins, &Requirements { needs: named.clone(), uses: Vec::new() }, "check")?;
+    let (clusters, all_clusters) = settings.contexts(contexts, all_contexts);
     let request = CheckRequest {
         catalog_path: None,
-        clusters: contexts.to_vec(),
-        all_clusters: all_contexts,
+        clusters,
+        all_clusters,
         timeout_secs: settings.cluster_timeout.as_secs_f64(),
     };
     let selected: Vec<&crate::plugins::Entry> = plugins

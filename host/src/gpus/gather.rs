@@ -35,6 +35,21 @@ pub struct GatherSettings {
     pub cluster_timeout: Duration,
 }
 
+impl GatherSettings {
+    /// The contexts to ask: those named (`--context`), all of them
+    /// (`--all-contexts`), or else what `allowed_contexts` says; `(names, all)`.
+    pub fn contexts(&self, named: &[String], all: bool) -> (Vec<String>, bool) {
+        if !named.is_empty() || all {
+            return (named.to_vec(), all);
+        }
+        match &self.allowed_contexts {
+            Some(AllowedContexts::All) => (Vec::new(), true),
+            Some(AllowedContexts::List(list)) => (list.clone(), false),
+            None => (Vec::new(), false),
+        }
+    }
+}
+
 /// What is being waited on, for the spinner.
 pub type Progress = Arc<Mutex<BTreeMap<String, String>>>;
 
@@ -64,21 +79,14 @@ fn wanted(req: &GpuRequest, name: &str) -> bool {
 }
 
 fn cluster_query(req: &GpuRequest, settings: &GatherSettings) -> ClusterQuery {
-    let mut q = ClusterQuery {
-        clusters: req.contexts.clone(),
-        all_clusters: req.all_contexts,
+    let (clusters, all_clusters) = settings.contexts(&req.contexts, req.all_contexts);
+    ClusterQuery {
+        clusters,
+        all_clusters,
         timeout_secs: settings.cluster_timeout.as_secs_f64(),
         name: req.name.clone(),
         quantity: req.quantity,
-    };
-    if q.clusters.is_empty() && !q.all_clusters {
-        match &settings.allowed_contexts {
-            Some(AllowedContexts::All) => q.all_clusters = true,
-            Some(AllowedContexts::List(list)) => q.clusters = list.clone(),
-            None => {}
-        }
     }
-    q
 }
 
 fn catalog_query(req: &GpuRequest, resolved: &Resolved, want_counts: bool, want_offerings: bool) -> GpuQuery {
