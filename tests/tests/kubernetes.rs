@@ -606,3 +606,65 @@ fn in_a_pod_the_service_account_is_used() {
     );
     assert!(run.stdout.contains("kubectl get nodes"), "{}", run.stdout);
 }
+
+#[test]
+fn credentials_from_an_exec_plugin_as_eks_and_gke_write_them() {
+    let (_api, url) = https_cluster();
+    let sb = Sandbox::new().with_plugins(&["kubernetes"]);
+    let helper = sb.path().join("bin/cloud-auth-helper");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\necho '{{\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"{TOKEN}\"}}}}'\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let ca = std::fs::read(tls_fixture("ca.crt")).unwrap();
+    let with_exec = |command: &str| {
+        kubeconfig_trusting(&[("secure", &url, "unused")], Some("secure"), Some(&ca)).replace(
+            "  user:\n    token: unused\n",
+            &format!(
+                "  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: {command}\n      interactiveMode: Never\n"
+            ),
+        )
+    };
+    let path = sb.path().join("kubeconfig");
+    std::fs::write(&path, with_exec(&helper.display().to_string())).unwrap();
+    let sb = sb.env("KUBECONFIG", &path);
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
+    run.expect_code(0).expect_no_panic();
+    assert!(run.stdout.starts_with(A100_TABLE), "{}\n{}", run.stdout, run.stderr);
+
+    // The helper is not installed: the note names it, with the kubeconfig's installHint.
+    let missing = with_exec("gke-gcloud-auth-plugin-x").replace(
+        "interactiveMode: Never\n",
+        "interactiveMode: Never\n      installHint: Install gke-gcloud-auth-plugin-x with gcloud components install\n",
+    );
+    std::fs::write(&path, missing).unwrap();
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
+    run.expect_code(0).expect_no_panic();
+    assert!(
+        run.stderr.contains("context 'secure' failed: the credential helper `gke-gcloud-auth-plugin-x` that the kubeconfig runs could not be started: No such file or directory"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("help: Install gke-gcloud-auth-plugin-x with gcloud components install"),
+        "{}",
+        run.stderr
+    );
+
+    // The helper runs and fails (expired cloud login): its own words are shown.
+    std::fs::write(&helper, "#!/bin/sh\necho 'error: the SSO session has expired; run aws sso login' >&2\nexit 255\n")
+        .unwrap();
+    std::fs::write(&path, with_exec(&helper.display().to_string())).unwrap();
+    let run = sb.run(["check", "kubernetes"]);
+    run.expect_code(1).expect_no_panic();
+    assert!(
+        run.stdout.contains("the credential helper")
+            && run.stdout.contains("failed (exit status: 255): error: the SSO session has expired; run aws sso login"),
+        "{}",
+        run.stdout
+    );
+}

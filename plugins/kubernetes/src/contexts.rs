@@ -104,3 +104,48 @@ pub async fn client_config(source: &Source, context: &str, timeout: Duration) ->
     config.read_timeout = Some(timeout);
     Ok(config)
 }
+
+/// The credential helper the kubeconfig runs for `context`'s user, if any:
+/// `(command, installHint)`.
+pub fn exec_helper(source: &Source, context: &str) -> Option<(String, Option<String>)> {
+    let Source::Kubeconfig(k) = source else { return None };
+    let user = k.contexts.iter().find(|c| c.name == context)?.context.as_ref()?.user.clone()?;
+    let exec = k.auth_infos.iter().find(|a| a.name == user)?.auth_info.as_ref()?.exec.as_ref()?;
+    Some((exec.command.clone()?, exec.install_hint.clone().filter(|h| !h.trim().is_empty())))
+}
+
+/// Why a client for `context` could not be built, and what to do.
+pub fn client_error(source: &Source, context: &str, e: &kube::Error) -> ClusterError {
+    use kube::client::AuthError;
+    let helper = exec_helper(source, context);
+    let failed = match (e, &helper) {
+        (kube::Error::Auth(AuthError::AuthExecStart(io)), Some((cmd, _))) => {
+            Some(format!("the credential helper `{cmd}` that the kubeconfig runs could not be started: {io}"))
+        }
+        (kube::Error::Auth(AuthError::AuthExecRun { out, .. }), Some((cmd, _))) => {
+            let said = String::from_utf8_lossy(&out.stderr);
+            let said = said.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("no message");
+            Some(format!("the credential helper `{cmd}` failed ({}): {said}", out.status))
+        }
+        (kube::Error::Auth(AuthError::AuthExecParse(_) | AuthError::ExecPluginFailed), Some((cmd, _))) => {
+            Some(format!("the credential helper `{cmd}` printed no usable credentials"))
+        }
+        _ => None,
+    };
+    match (failed, helper) {
+        (Some(reason), Some((cmd, install_hint))) => ClusterError {
+            reason,
+            hint: Some(match install_hint {
+                Some(h) => format!("{} ({})", h.trim(), kubectl_hint(context)),
+                None => format!(
+                    "install `{cmd}` or fix the `exec` section of the context's user in the kubeconfig; then {}",
+                    kubectl_hint(context)
+                ),
+            }),
+        },
+        _ => ClusterError {
+            reason: format!("cannot build a client: {}", crate::api::root_cause(e)),
+            hint: Some(kubectl_hint(context)),
+        },
+    }
+}

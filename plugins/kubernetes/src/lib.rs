@@ -81,12 +81,7 @@ async fn scan_context(source: &Source, context: String, timeout: Duration, filte
         };
         let client = match kube::Client::try_from(config) {
             Ok(c) => c,
-            Err(e) => {
-                return failed(ClusterError {
-                    reason: format!("cannot build a client: {}", api::root_cause(&e)),
-                    hint: Some(contexts::kubectl_hint(&context)),
-                });
-            }
+            Err(e) => return failed(contexts::client_error(source, &context, &e)),
         };
         match scan::read_cluster(&client).await {
             Err(e) => failed(explain(&e, &context, "nodes", timeout)),
