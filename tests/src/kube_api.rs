@@ -12,7 +12,7 @@ use std::{
 };
 
 use axum::{
-    Router,
+    Extension, Router,
     extract::{Query, State},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
@@ -91,9 +91,14 @@ fn page(kind: &str, items: &[&String], offset: usize, limit: usize, total: usize
     out
 }
 
+/// Set on requests that came over TLS with a client certificate signed by the test CA.
+#[derive(Debug, Clone, Copy)]
+struct ClientCertificate;
+
 async fn list(
     kind: &'static str,
     State(s): State<Arc<Shared>>,
+    cert: Option<Extension<ClientCertificate>>,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
@@ -108,7 +113,7 @@ async fn list(
     }
     if let Some(token) = &s.token {
         let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
-        if given != format!("Bearer {token}") {
+        if given != format!("Bearer {token}") && cert.is_none() {
             return status(401, "Unauthorized", "Unauthorized");
         }
     }
@@ -215,7 +220,8 @@ impl KubeApi {
 
     /// Serves the same cluster over HTTPS on one more loopback port, with the
     /// certificate `tests/fixtures/tls/server.crt` (for 127.0.0.1, signed by
-    /// `tls_fixture("ca.crt")`), as every real API server does.
+    /// `tls_fixture("ca.crt")`), as every real API server does. A client
+    /// certificate signed by that CA authenticates as the token does.
     pub fn also_listen_tls(&self) -> SocketAddr {
         let app = self.router();
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_server_config()));
@@ -229,6 +235,11 @@ impl KubeApi {
                 tokio::spawn(async move {
                     // A client that rejects the certificate ends here.
                     let Ok(tls) = acceptor.accept(tcp).await else { return };
+                    // rustls has verified any certificate the client sent against the test CA.
+                    let app = match tls.get_ref().1.peer_certificates() {
+                        Some(_) => app.layer(Extension(ClientCertificate)),
+                        None => app,
+                    };
                     let service = hyper_util::service::TowerToHyperService::new(app);
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
@@ -251,8 +262,8 @@ impl KubeApi {
                     json(r#"{"kind":"APIResourceList","groupVersion":"v1","resources":[{"name":"nodes","singularName":"node","namespaced":false,"kind":"Node","verbs":["get","list"],"shortNames":["no"]},{"name":"pods","singularName":"pod","namespaced":true,"kind":"Pod","verbs":["get","list"],"shortNames":["po"]}]}"#)
                 }),
             )
-            .route("/api/v1/nodes", get(|st, h, q| list("NodeList", st, h, q)))
-            .route("/api/v1/pods", get(|st, h, q| list("PodList", st, h, q)))
+            .route("/api/v1/nodes", get(|st, c, h, q| list("NodeList", st, c, h, q)))
+            .route("/api/v1/pods", get(|st, c, h, q| list("PodList", st, c, h, q)))
             .with_state(self.shared.clone())
     }
 
@@ -296,10 +307,20 @@ fn tls_server_config() -> tokio_rustls::rustls::ServerConfig {
         .collect::<Result<_, _>>()
         .expect("server.crt parses");
     let key = PrivateKeyDer::from_pem_file(tls_fixture("server.key")).expect("server.key");
-    ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
+    let provider = Arc::new(ring::default_provider());
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    for ca in CertificateDer::pem_file_iter(tls_fixture("ca.crt")).expect("ca.crt") {
+        roots.add(ca.expect("ca.crt parses")).expect("a CA certificate");
+    }
+    let clients =
+        tokio_rustls::rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .allow_unauthenticated()
+            .build()
+            .expect("client verifier");
+    ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .expect("protocol versions")
-        .with_no_client_auth()
+        .with_client_cert_verifier(clients)
         .with_single_cert(chain, key)
         .expect("certificate and key match")
 }

@@ -668,3 +668,35 @@ fn credentials_from_an_exec_plugin_as_eks_and_gke_write_them() {
         run.stdout
     );
 }
+
+#[test]
+fn client_certificates_as_kubeadm_and_kind_write_them() {
+    let (_api, url) = https_cluster();
+    let sb = Sandbox::new().with_plugins(&["kubernetes"]);
+    let ca = std::fs::read(tls_fixture("ca.crt")).unwrap();
+    let b64 = |name: &str| {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(std::fs::read(tls_fixture(name)).unwrap())
+    };
+    let config = kubeconfig_trusting(&[("secure", &url, "unused")], Some("secure"), Some(&ca)).replace(
+        "  user:\n    token: unused\n",
+        &format!(
+            "  user:\n    client-certificate-data: {}\n    client-key-data: {}\n",
+            b64("client.crt"),
+            b64("client.key")
+        ),
+    );
+    let path = sb.path().join("kubeconfig");
+    std::fs::write(&path, config).unwrap();
+    let sb = sb.env("KUBECONFIG", &path);
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
+    run.expect_code(0).expect_no_panic();
+    assert!(run.stdout.starts_with(A100_TABLE), "{}\n{}", run.stdout, run.stderr);
+
+    // Without the certificate (and no token) the same server says 401.
+    let anonymous = kubeconfig_trusting(&[("secure", &url, "unused")], Some("secure"), Some(&ca))
+        .replace("  user:\n    token: unused\n", "  user: {}\n");
+    std::fs::write(&path, anonymous).unwrap();
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
+    assert!(run.stderr.contains("context 'secure' failed: unauthorized (401)"), "{}", run.stderr);
+}
