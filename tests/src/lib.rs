@@ -3,6 +3,7 @@
 //! configuration, and the servers the tests start (catalog files over HTTP,
 //! a Kubernetes API double).
 
+pub mod connect_proxy;
 pub mod http_files;
 pub mod kube_api;
 
@@ -191,6 +192,7 @@ impl Sandbox {
                 || k.starts_with("XDG_")
                 || k == "KUBECONFIG"
                 || k.starts_with("KUBERNETES_SERVICE_")
+                || k.to_ascii_uppercase().ends_with("_PROXY")
                 || k == "NO_COLOR"
                 || k.starts_with("RUST_")
             {

@@ -3,6 +3,7 @@
 
 use skyhost_e2e::{
     CLOUDS, Sandbox,
+    connect_proxy::ConnectProxy,
     kube_api::{ClusterSpec, KubeApi, kubeconfig, kubeconfig_trusting, node, pod, tls_fixture},
 };
 
@@ -699,4 +700,45 @@ fn client_certificates_as_kubeadm_and_kind_write_them() {
     std::fs::write(&path, anonymous).unwrap();
     let run = sb.run(["show-gpus", "--infra", "k8s"]);
     assert!(run.stderr.contains("context 'secure' failed: unauthorized (401)"), "{}", run.stderr);
+}
+
+#[test]
+fn proxies_as_kubectl_uses_them() {
+    let (_api, url) = https_cluster();
+    let double: std::net::SocketAddr = url.trim_start_matches("https://").parse().unwrap();
+    let ca = std::fs::read(tls_fixture("ca.crt")).unwrap();
+    // A name the test's resolver does not know: only a proxy can reach it.
+    let far = "https://kubernetes.default.svc:443";
+    let sb = Sandbox::new().with_plugins(&["kubernetes"]);
+    let path = sb.path().join("kubeconfig");
+    let sb = sb.env("KUBECONFIG", &path);
+
+    // The cluster's proxy-url.
+    let proxy = ConnectProxy::start(double);
+    let config = kubeconfig_trusting(&[("secure", far, TOKEN)], Some("secure"), Some(&ca))
+        .replace(&format!("server: {far}\n"), &format!("server: {far}\n    proxy-url: {}\n", proxy.url()));
+    std::fs::write(&path, config).unwrap();
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
+    run.expect_code(0).expect_no_panic();
+    assert!(run.stdout.starts_with(A100_TABLE), "{}\n{}", run.stdout, run.stderr);
+    assert!(proxy.targets().iter().all(|t| t == "kubernetes.default.svc:443") && !proxy.targets().is_empty());
+
+    // HTTPS_PROXY from the environment, as kubectl reads it.
+    let proxy = ConnectProxy::start(double);
+    std::fs::write(&path, kubeconfig_trusting(&[("secure", far, TOKEN)], Some("secure"), Some(&ca))).unwrap();
+    let sb = sb.env("HTTPS_PROXY", proxy.url());
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
+    run.expect_code(0).expect_no_panic();
+    assert!(run.stdout.starts_with(A100_TABLE), "{}\n{}", run.stdout, run.stderr);
+    assert!(!proxy.targets().is_empty());
+
+    // NO_PROXY covers the server (and loopback is never proxied): direct, so the far name fails.
+    let proxy = ConnectProxy::start(double);
+    let sb = sb.env("HTTPS_PROXY", proxy.url()).env("NO_PROXY", "localhost,.svc");
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
+    assert!(run.stderr.contains("context 'secure' failed: cannot reach the API server"), "{}", run.stderr);
+    std::fs::write(&path, kubeconfig_trusting(&[("secure", &url, TOKEN)], Some("secure"), Some(&ca))).unwrap();
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
+    assert!(run.stdout.starts_with(A100_TABLE), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(proxy.targets(), Vec::<String>::new());
 }

@@ -100,6 +100,13 @@ pub async fn client_config(source: &Source, context: &str, timeout: Duration) ->
             })?
         }
     };
+    let cluster_proxy = match source {
+        Source::Kubeconfig(k) => cluster_of(k, context).and_then(|c| c.proxy_url.clone()),
+        Source::InCluster => None,
+    };
+    config.proxy_url = crate::proxy::choose(cluster_proxy.as_deref(), &config.cluster_url).map_err(|reason| {
+        ClusterError { reason, hint: Some("fix the proxy setting, or unset it to connect directly".into()) }
+    })?;
     config.connect_timeout = Some(timeout);
     config.read_timeout = Some(timeout);
     Ok(config)
@@ -148,4 +155,10 @@ pub fn client_error(source: &Source, context: &str, e: &kube::Error) -> ClusterE
             hint: Some(kubectl_hint(context)),
         },
     }
+}
+
+/// The cluster entry that `context` names.
+fn cluster_of<'a>(k: &'a Kubeconfig, context: &str) -> Option<&'a kube::config::Cluster> {
+    let name = k.contexts.iter().find(|c| c.name == context)?.context.as_ref()?.cluster.clone();
+    k.clusters.iter().find(|c| c.name == name)?.cluster.as_ref()
 }

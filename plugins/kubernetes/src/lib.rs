@@ -7,6 +7,7 @@
 pub mod api;
 pub mod contexts;
 pub mod labels;
+pub mod proxy;
 pub mod quantity;
 pub mod scan;
 
