@@ -466,6 +466,15 @@ fn several_kubeconfig_files_are_merged() {
     assert!(current.stdout.contains("Context: one") && !current.stdout.contains("Context: two"), "{}", current.stdout);
     let all = sb.run(["show-gpus", "--infra", "k8s", "--all-contexts"]);
     assert!(all.stdout.contains("Context: one") && all.stdout.contains("Context: two"), "{}", all.stdout);
+
+    // Files on KUBECONFIG that do not exist are skipped, as kubectl skips them.
+    let gone = sb.path().join("gone.yaml");
+    let sb = sb.env("KUBECONFIG", format!("{}:{}", gone.display(), second.display()));
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
+    assert!(run.stdout.contains("Context: two"), "{}\n{}", run.stdout, run.stderr);
+    let sb = sb.env("KUBECONFIG", format!("{}:{}", gone.display(), gone.display()));
+    let run = sb.run(["check", "kubernetes"]);
+    assert!(run.stdout.contains("no kubeconfig: none of the files on KUBECONFIG exist"), "{}", run.stdout);
 }
 
 #[test]

@@ -2,9 +2,9 @@
 //! files merged as kubectl merges them, or `~/.kube/config`), or the pod's
 //! own service account when running inside a cluster.
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
-use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
+use kube::config::{KubeConfigOptions, Kubeconfig};
 use skyhost_plugin_api::{ClusterError, ErrorKind, PluginError};
 
 /// Name of the in-cluster "context".
@@ -22,35 +22,57 @@ fn kubeconfig_label() -> String {
     std::env::var("KUBECONFIG").ok().filter(|v| !v.is_empty()).unwrap_or_else(|| "~/.kube/config".to_string())
 }
 
-/// Reads the kubeconfig, or falls back to the in-cluster service account.
-pub fn load() -> Result<Source, PluginError> {
-    match Kubeconfig::read() {
-        Ok(k) => Ok(Source::Kubeconfig(Box::new(k))),
-        Err(e) => {
-            if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() {
-                return Ok(Source::InCluster);
-            }
-            let label = kubeconfig_label();
-            let (message, hint) = match &e {
-                KubeconfigError::ReadConfig(io, path) if io.kind() == std::io::ErrorKind::NotFound => (
-                    format!("no kubeconfig: {} does not exist", path.display()),
-                    "point KUBECONFIG at a kubeconfig, or run skyhost in a pod with a service account".to_string(),
-                ),
-                KubeconfigError::FindPath => (
-                    "no kubeconfig: KUBECONFIG is unset and there is no home directory".to_string(),
-                    "point KUBECONFIG at a kubeconfig".to_string(),
-                ),
-                other => (
-                    format!(
-                        "kubeconfig {label} cannot be used: {}",
-                        crate::api::root_cause(other).lines().next().unwrap_or_default()
-                    ),
-                    format!("fix {label} (`kubectl config view` shows what kubectl makes of it)"),
-                ),
-            };
-            Err(PluginError::new(ErrorKind::Config, message).with_hint(hint))
-        }
+/// The kubeconfig files to read: those on `KUBECONFIG`, or `~/.kube/config`.
+fn kubeconfig_paths() -> Vec<PathBuf> {
+    let listed: Vec<PathBuf> = std::env::var_os("KUBECONFIG")
+        .map(|v| std::env::split_paths(&v).filter(|p| !p.as_os_str().is_empty()).collect())
+        .unwrap_or_default();
+    if !listed.is_empty() {
+        return listed;
     }
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(|h| PathBuf::from(h).join(".kube/config"))
+        .into_iter()
+        .collect()
+}
+
+/// Reads the kubeconfig (the files on `KUBECONFIG` that exist, merged in
+/// order, as kubectl skips missing ones), or falls back to the in-cluster
+/// service account when there is none.
+pub fn load() -> Result<Source, PluginError> {
+    let paths = kubeconfig_paths();
+    let existing: Vec<&PathBuf> = paths.iter().filter(|p| p.exists()).collect();
+    if existing.is_empty() {
+        if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() {
+            return Ok(Source::InCluster);
+        }
+        let message = match paths.as_slice() {
+            [] => "no kubeconfig: KUBECONFIG is unset and there is no home directory".to_string(),
+            [one] => format!("no kubeconfig: {} does not exist", one.display()),
+            many => format!(
+                "no kubeconfig: none of the files on KUBECONFIG exist ({})",
+                many.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            ),
+        };
+        return Err(PluginError::new(ErrorKind::Config, message)
+            .with_hint("point KUBECONFIG at a kubeconfig, or run skyhost in a pod with a service account"));
+    }
+    let mut merged = Kubeconfig::default();
+    for path in existing {
+        merged = Kubeconfig::read_from(path).and_then(|k| merged.merge(k)).map_err(|e| {
+            PluginError::new(
+                ErrorKind::Config,
+                format!(
+                    "kubeconfig {} cannot be used: {}",
+                    path.display(),
+                    crate::api::root_cause(&e).lines().next().unwrap_or_default()
+                ),
+            )
+            .with_hint(format!("fix {} (`kubectl config view` shows what kubectl makes of it)", path.display()))
+        })?;
+    }
+    Ok(Source::Kubeconfig(Box::new(merged)))
 }
 
 /// The contexts to ask: `named`, every context (`all`), or the current one.
