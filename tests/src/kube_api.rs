@@ -43,6 +43,7 @@ struct Shared {
     token: Option<String>,
     faults: Mutex<Faults>,
     requests: Mutex<Vec<String>>,
+    paths: Mutex<Vec<String>>,
 }
 
 /// A running API double; stops when dropped.
@@ -199,6 +200,7 @@ impl KubeApi {
             selected: Mutex::default(),
             faults: Mutex::default(),
             requests: Mutex::default(),
+            paths: Mutex::default(),
         });
         let mut api = Self { addr: ([127, 0, 0, 1], 0).into(), shared, runtime: Some(runtime) };
         api.addr = api.also_listen();
@@ -253,7 +255,7 @@ impl KubeApi {
     fn router(&self) -> Router {
         let json = |body: &'static str| ([(header::CONTENT_TYPE, "application/json")], body);
         // Discovery, so that kubectl can be pointed at the double too.
-        Router::new()
+        let api = Router::new()
             .route("/api", get(move || async move { json(r#"{"kind":"APIVersions","versions":["v1"],"serverAddressByClientCIDRs":[{"clientCIDR":"0.0.0.0/0","serverAddress":"127.0.0.1"}]}"#) }))
             .route("/apis", get(move || async move { json(r#"{"kind":"APIGroupList","apiVersion":"v1","groups":[]}"#) }))
             .route(
@@ -264,7 +266,19 @@ impl KubeApi {
             )
             .route("/api/v1/nodes", get(|st, c, h, q| list("NodeList", st, c, h, q)))
             .route("/api/v1/pods", get(|st, c, h, q| list("PodList", st, c, h, q)))
-            .with_state(self.shared.clone())
+            .with_state(self.shared.clone());
+        // Also under a path, as Rancher and other gateways serve clusters
+        // (`https://rancher.example/k8s/clusters/c-m-7x2kq`).
+        let shared = self.shared.clone();
+        Router::new().nest(GATEWAY_PATH, api.clone()).merge(api).layer(axum::middleware::map_request(
+            move |request: axum::extract::Request| {
+                let path = request.uri().path().to_string();
+                if path.contains("/api/v1/") {
+                    shared.paths.lock().expect("lock").push(path);
+                }
+                std::future::ready(request)
+            },
+        ))
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -275,6 +289,11 @@ impl KubeApi {
     /// Changes the faults.
     pub fn set_faults(&self, f: impl FnOnce(&mut Faults)) {
         f(&mut self.shared.faults.lock().expect("lock"));
+    }
+
+    /// The paths of the list requests served so far (`/api/v1/pods`).
+    pub fn paths(&self) -> Vec<String> {
+        self.shared.paths.lock().expect("lock").clone()
     }
 
     /// Requests served so far (`PodList?continue=...&limit=500`).
@@ -290,6 +309,9 @@ impl Drop for KubeApi {
         }
     }
 }
+
+/// The path under which the double also serves the API, as a gateway would.
+pub const GATEWAY_PATH: &str = "/k8s/clusters/c-m-7x2kq";
 
 /// A file of the test-only TLS material in `tests/fixtures/tls` (see `gen.sh` there).
 pub fn tls_fixture(name: &str) -> std::path::PathBuf {

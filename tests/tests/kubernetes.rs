@@ -4,7 +4,7 @@
 use skyhost_e2e::{
     CLOUDS, Sandbox,
     connect_proxy::ConnectProxy,
-    kube_api::{ClusterSpec, KubeApi, kubeconfig, kubeconfig_trusting, node, pod, tls_fixture},
+    kube_api::{ClusterSpec, GATEWAY_PATH, KubeApi, kubeconfig, kubeconfig_trusting, node, pod, tls_fixture},
 };
 
 const TOKEN: &str = "s3cret-token";
@@ -677,6 +677,21 @@ fn credentials_from_an_exec_plugin_as_eks_and_gke_write_them() {
         "{}",
         run.stdout
     );
+}
+
+#[test]
+fn a_cluster_behind_a_gateway_path() {
+    let (api, url) = https_cluster();
+    let ca = std::fs::read(tls_fixture("ca.crt")).unwrap();
+    let sb = Sandbox::new().with_plugins(&["kubernetes"]);
+    let path = sb.path().join("kubeconfig");
+    let server = format!("{url}{GATEWAY_PATH}");
+    std::fs::write(&path, kubeconfig_trusting(&[("secure", &server, TOKEN)], Some("secure"), Some(&ca))).unwrap();
+    let run = sb.env("KUBECONFIG", &path).run(["show-gpus", "--infra", "k8s"]);
+    run.expect_code(0).expect_no_panic();
+    assert!(run.stdout.starts_with(A100_TABLE), "{}\n{}", run.stdout, run.stderr);
+    let paths = api.paths();
+    assert!(!paths.is_empty() && paths.iter().all(|p| p.starts_with(&format!("{GATEWAY_PATH}/api/v1/"))), "{paths:?}");
 }
 
 #[test]
