@@ -1,6 +1,6 @@
 //! An HTTP `CONNECT` proxy on 127.0.0.1, as corporate networks put in front
 //! of clusters: it records every target it is asked for and tunnels each to
-//! one fixed address (so a cluster named `kubernetes.default.svc:443` can be
+//! one fixed address (so a cluster named `kube.skyhost.invalid:443` can be
 //! the API double).
 
 use std::{
