@@ -3,9 +3,9 @@
 //! configuration, and the servers the tests start (catalog files over HTTP,
 //! a Kubernetes API double).
 
-pub mod connect_proxy;
 pub mod http_files;
 pub mod kube_api;
+pub mod proxy;
 
 use std::{
     ffi::OsStr,

@@ -3,8 +3,8 @@
 
 use skyhost_e2e::{
     CLOUDS, Sandbox,
-    connect_proxy::ConnectProxy,
     kube_api::{ClusterSpec, GATEWAY_PATH, KubeApi, kubeconfig, kubeconfig_trusting, node, pod, tls_fixture},
+    proxy::{Kind, Proxy},
 };
 
 const TOKEN: &str = "s3cret-token";
@@ -737,18 +737,21 @@ fn proxies_as_kubectl_uses_them() {
     let path = sb.path().join("kubeconfig");
     let sb = sb.env("KUBECONFIG", &path);
 
-    // The cluster's proxy-url.
-    let proxy = ConnectProxy::start(double);
-    let config = kubeconfig_trusting(&[("secure", far, TOKEN)], Some("secure"), Some(&ca))
-        .replace(&format!("server: {far}\n"), &format!("server: {far}\n    proxy-url: {}\n", proxy.url()));
-    std::fs::write(&path, config).unwrap();
-    let run = sb.run(["show-gpus", "--infra", "k8s"]);
-    run.expect_code(0).expect_no_panic();
-    assert!(run.stdout.starts_with(A100_TABLE), "{}\n{}", run.stdout, run.stderr);
-    assert!(proxy.targets().iter().all(|t| t == "kube.skyhost.invalid:443") && !proxy.targets().is_empty());
+    // The cluster's proxy-url: an HTTP proxy, or a SOCKS5 one as `ssh -D` opens.
+    for kind in [Kind::HttpConnect, Kind::Socks5] {
+        let proxy = Proxy::start(kind, double);
+        let config = kubeconfig_trusting(&[("secure", far, TOKEN)], Some("secure"), Some(&ca))
+            .replace(&format!("server: {far}\n"), &format!("server: {far}\n    proxy-url: {}\n", proxy.url()));
+        std::fs::write(&path, config).unwrap();
+        let run = sb.run(["show-gpus", "--infra", "k8s"]);
+        run.expect_code(0).expect_no_panic();
+        assert!(run.stdout.starts_with(A100_TABLE), "{kind:?}: {}\n{}", run.stdout, run.stderr);
+        let targets = proxy.targets();
+        assert!(!targets.is_empty() && targets.iter().all(|t| t == "kube.skyhost.invalid:443"), "{targets:?}");
+    }
 
     // HTTPS_PROXY from the environment, as kubectl reads it.
-    let proxy = ConnectProxy::start(double);
+    let proxy = Proxy::start(Kind::HttpConnect, double);
     std::fs::write(&path, kubeconfig_trusting(&[("secure", far, TOKEN)], Some("secure"), Some(&ca))).unwrap();
     let sb = sb.env("HTTPS_PROXY", proxy.url());
     let run = sb.run(["show-gpus", "--infra", "k8s"]);
@@ -757,7 +760,7 @@ fn proxies_as_kubectl_uses_them() {
     assert!(!proxy.targets().is_empty());
 
     // NO_PROXY covers the server (and loopback is never proxied): direct, so the far name fails.
-    let proxy = ConnectProxy::start(double);
+    let proxy = Proxy::start(Kind::HttpConnect, double);
     let sb = sb.env("HTTPS_PROXY", proxy.url()).env("NO_PROXY", "localhost,.invalid").env("SKYHOST_KUBE_TIMEOUT", "5");
     let run = sb.run(["show-gpus", "--infra", "k8s"]);
     // Unresolvable, or no answer where the resolver itself cannot be reached.
