@@ -65,6 +65,8 @@
 //! * 1.1: methods `check` and `catalog.stats`; [`PluginInfo::catalog`] tells the
 //!   host which SkyPilot catalog file a backend reads; [`PluginInfo::backends`]
 //!   lets one plugin file serve several backends, called as `<backend>/<method>`.
+//! * 1.2: [`ErrorKind::NotConfigured`], for a backend that is not set up on
+//!   this machine (no kubeconfig), which a listing skips rather than fails.
 
 pub mod abi;
 pub mod protocol;

@@ -130,6 +130,10 @@ pub enum ErrorKind {
     BadRequest,
     /// The backend's input (catalog, kubeconfig) is unusable.
     Config,
+    /// The backend has nothing to ask: it is not set up here (no kubeconfig,
+    /// no credentials). Not a failure; a listing that does not need the
+    /// backend skips it with a note. (since 1.2; older hosts read `other`)
+    NotConfigured,
     /// The backend's service could not be reached in time.
     Unavailable,
     /// The plugin panicked; the guard caught it.

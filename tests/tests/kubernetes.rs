@@ -440,9 +440,25 @@ fn kubeconfig_problems_are_named() {
     );
     assert!(run.stderr.contains("kubectl config get-contexts"), "{}", run.stderr);
 
-    let missing = Sandbox::new().with_plugins(&["kubernetes"]).env("KUBECONFIG", "/no/such/kubeconfig");
+    // No kubeconfig at all: Kubernetes is not set up here. A listing that did
+    // not ask for it skips it in one note; one that did fails; check says so.
+    let missing =
+        Sandbox::new().with_plugins(&["kubernetes"]).with_plugins(&CLOUDS).env("KUBECONFIG", "/no/such/kubeconfig");
     let run = missing.run(["check", "kubernetes"]);
-    assert!(run.stdout.contains("no kubeconfig: /no/such/kubeconfig does not exist"), "{}", run.stdout);
+    run.expect_code(1);
+    assert!(run.stdout.contains("setup: failed. no kubeconfig: /no/such/kubeconfig does not exist"), "{}", run.stdout);
+    let run = missing.run(["show-gpus"]);
+    run.expect_code(0);
+    assert_eq!(
+        run.stderr,
+        "note: skipped kubernetes: no kubeconfig: /no/such/kubeconfig does not exist\n\
+         help: point KUBECONFIG at a kubeconfig, or run skyhost in a pod with a service account\n"
+    );
+    let run = missing.run(["show-gpus", "--infra", "k8s"]);
+    run.expect_code(1);
+    assert!(run.stderr.contains("note: the kubernetes backend is not set up here: no kubeconfig"), "{}", run.stderr);
+    let json = missing.run(["show-gpus", "-o", "json"]).json();
+    assert_eq!(json["notes"][0]["kind"], "skipped_backends");
 }
 
 #[test]

@@ -14,7 +14,7 @@ fn first_party_plugins_load_with_their_metadata() {
     for cloud in CLOUDS {
         let e = entry(&json, cloud);
         assert_eq!(e["status"], "loaded", "{e:#}");
-        assert_eq!(e["info"]["interface_version"], "1.1.0");
+        assert_eq!(e["info"]["interface_version"], "1.2.0");
         assert_eq!(e["info"]["name"], cloud);
         assert!(e["info"]["build"]["rustc"].as_str().unwrap().starts_with("rustc "), "{e:#}");
         assert!(!e["info"]["build"]["target"].as_str().unwrap().is_empty());
@@ -67,7 +67,7 @@ fn every_kind_of_bad_file_gets_one_line_and_the_others_still_load() {
         ("notaplugin", "broken", "not a skyhost plugin"),
         ("ctorerror", "broken", "its constructor failed: no credentials configured for ctorerror"),
         ("ctorpanic", "broken", "its constructor panicked: ctorpanic could not start: settings missing"),
-        ("nextmajor", "incompatible", "incompatible interface version: plugin speaks 2.0.0, host speaks 1.1.0"),
+        ("nextmajor", "incompatible", "incompatible interface version: plugin speaks 2.0.0, host speaks 1.2.0"),
         ("layoutchanged", "incompatible", "interface layout differs from the host's: mismatched type"),
     ];
     for (name, status, reason) in expect {

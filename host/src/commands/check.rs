@@ -48,7 +48,11 @@ fn check_loaded(plugins: &PluginSet, name: &str, request: &CheckRequest, catalog
     let items = match backend.call::<_, CheckReport>(method::CHECK, &request) {
         Ok(report) => report.items,
         Err(e) => vec![CheckItem {
-            subject: if e.kind == ErrorKind::UnknownMethod { "plugin".into() } else { "check".into() },
+            subject: match e.kind {
+                ErrorKind::UnknownMethod => "plugin".into(),
+                ErrorKind::NotConfigured => "setup".into(),
+                _ => "check".into(),
+            },
             ok: false,
             summary: e.message,
             details: Vec::new(),

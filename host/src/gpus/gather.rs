@@ -10,7 +10,9 @@ use std::{
     time::Duration,
 };
 
-use skyhost_plugin_api::{ClusterQuery, ClusterReport, GpuQuery, GpuQueryResponse, PluginError, capability, method};
+use skyhost_plugin_api::{
+    ClusterQuery, ClusterReport, ErrorKind, GpuQuery, GpuQueryResponse, PluginError, capability, method,
+};
 
 use super::{
     report::{self, ClusterSection, GpuReport, Mode, NotFound, Note},
@@ -188,12 +190,18 @@ pub fn gather(
                 });
             }
             Answer::Clusters(Err(e)) | Answer::Catalog(_, Err(e)) => {
-                report.notes.push(Note::new(
-                    "backend_error",
-                    Some(&backend.name),
-                    format!("the {} backend failed: {}", backend.name, e.message),
-                    e.hint.clone(),
-                ));
+                let named = req.infra.as_deref() == Some(backend.name.as_str());
+                let (kind, message) = match e.kind {
+                    // Not set up here (no kubeconfig): a listing that did not ask for it skips it.
+                    ErrorKind::NotConfigured if !named => {
+                        ("skipped_backends", format!("skipped {}: {}", backend.name, e.message))
+                    }
+                    ErrorKind::NotConfigured => {
+                        ("backend_error", format!("the {} backend is not set up here: {}", backend.name, e.message))
+                    }
+                    _ => ("backend_error", format!("the {} backend failed: {}", backend.name, e.message)),
+                };
+                report.notes.push(Note::new(kind, Some(&backend.name), message, e.hint.clone()));
             }
             Answer::Catalog(resolved, Ok(resp)) => {
                 if let Some(err) = &resolved.fetch_error {

@@ -55,7 +55,7 @@ pub fn load() -> Result<Source, PluginError> {
                 many.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
             ),
         };
-        return Err(PluginError::new(ErrorKind::Config, message)
+        return Err(PluginError::new(ErrorKind::NotConfigured, message)
             .with_hint("point KUBECONFIG at a kubeconfig, or run skyhost in a pod with a service account"));
     }
     let mut merged = Kubeconfig::default();
