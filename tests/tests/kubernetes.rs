@@ -11,11 +11,16 @@ const TOKEN: &str = "s3cret-token";
 
 /// A sandbox with the Kubernetes plugin and a kubeconfig for `contexts`.
 fn sandbox(contexts: &[(&str, &str, &str)], current: Option<&str>) -> Sandbox {
+    sandbox_with_kubeconfig(&kubeconfig(contexts, current)).0
+}
+
+/// A sandbox with the Kubernetes plugin and `KUBECONFIG` naming a file that
+/// holds `text`; the file, for the test to rewrite.
+fn sandbox_with_kubeconfig(text: &str) -> (Sandbox, std::path::PathBuf) {
     let sb = Sandbox::new().with_plugins(&["kubernetes"]);
-    let path = sb.path().join("home/.kube/config");
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(&path, kubeconfig(contexts, current)).unwrap();
-    sb.env("KUBECONFIG", path)
+    let path = sb.path().join("kubeconfig");
+    std::fs::write(&path, text).unwrap();
+    (sb.env("KUBECONFIG", &path), path)
 }
 
 fn one_context(cluster: ClusterSpec) -> (KubeApi, Sandbox) {
@@ -418,10 +423,7 @@ fn unauthorised_failing_slow_and_malformed_clusters_are_per_context_errors() {
 
 #[test]
 fn kubeconfig_problems_are_named() {
-    let sb = Sandbox::new().with_plugins(&["kubernetes"]);
-    let path = sb.path().join("kubeconfig");
-    std::fs::write(&path, "apiVersion: v1\nclusters: [this is: not yaml\n").unwrap();
-    let sb = sb.env("KUBECONFIG", &path);
+    let (sb, path) = sandbox_with_kubeconfig("apiVersion: v1\nclusters: [this is: not yaml\n");
     let run = sb.run(["show-gpus", "--infra", "k8s"]);
     run.expect_code(1).expect_no_panic();
     assert!(
@@ -551,11 +553,9 @@ const A100_TABLE: &str = "Kubernetes GPUs\nContext: secure\nGPU        REQUESTAB
 #[test]
 fn https_clusters_are_verified_against_the_kubeconfig_ca() {
     let (_api, url) = https_cluster();
-    let sb = Sandbox::new().with_plugins(&["kubernetes"]);
-    let path = sb.path().join("kubeconfig");
     let ca = std::fs::read(tls_fixture("ca.crt")).unwrap();
-    std::fs::write(&path, kubeconfig_trusting(&[("secure", &url, TOKEN)], Some("secure"), Some(&ca))).unwrap();
-    let sb = sb.env("KUBECONFIG", &path);
+    let (sb, path) =
+        sandbox_with_kubeconfig(&kubeconfig_trusting(&[("secure", &url, TOKEN)], Some("secure"), Some(&ca)));
     let run = sb.run(["show-gpus", "--infra", "k8s"]);
     run.expect_code(0).expect_no_panic();
     assert!(run.stdout.starts_with(A100_TABLE), "{}", run.stdout);
@@ -636,7 +636,7 @@ fn in_a_pod_the_service_account_is_used() {
 #[test]
 fn credentials_from_an_exec_plugin_as_eks_and_gke_write_them() {
     let (_api, url) = https_cluster();
-    let sb = Sandbox::new().with_plugins(&["kubernetes"]);
+    let (sb, path) = sandbox_with_kubeconfig("");
     let helper = sb.path().join("bin/cloud-auth-helper");
     std::fs::write(
         &helper,
@@ -655,9 +655,7 @@ fn credentials_from_an_exec_plugin_as_eks_and_gke_write_them() {
             ),
         )
     };
-    let path = sb.path().join("kubeconfig");
     std::fs::write(&path, with_exec(&helper.display().to_string())).unwrap();
-    let sb = sb.env("KUBECONFIG", &path);
     let run = sb.run(["show-gpus", "--infra", "k8s"]);
     run.expect_code(0).expect_no_panic();
     assert!(run.stdout.starts_with(A100_TABLE), "{}\n{}", run.stdout, run.stderr);
@@ -699,11 +697,10 @@ fn credentials_from_an_exec_plugin_as_eks_and_gke_write_them() {
 fn a_cluster_behind_a_gateway_path() {
     let (api, url) = https_cluster();
     let ca = std::fs::read(tls_fixture("ca.crt")).unwrap();
-    let sb = Sandbox::new().with_plugins(&["kubernetes"]);
-    let path = sb.path().join("kubeconfig");
     let server = format!("{url}{GATEWAY_PATH}");
-    std::fs::write(&path, kubeconfig_trusting(&[("secure", &server, TOKEN)], Some("secure"), Some(&ca))).unwrap();
-    let run = sb.env("KUBECONFIG", &path).run(["show-gpus", "--infra", "k8s"]);
+    let (sb, _) =
+        sandbox_with_kubeconfig(&kubeconfig_trusting(&[("secure", &server, TOKEN)], Some("secure"), Some(&ca)));
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
     run.expect_code(0).expect_no_panic();
     assert!(run.stdout.starts_with(A100_TABLE), "{}\n{}", run.stdout, run.stderr);
     let paths = api.paths();
@@ -713,7 +710,7 @@ fn a_cluster_behind_a_gateway_path() {
 #[test]
 fn client_certificates_as_kubeadm_and_kind_write_them() {
     let (_api, url) = https_cluster();
-    let sb = Sandbox::new().with_plugins(&["kubernetes"]);
+    let (sb, path) = sandbox_with_kubeconfig("");
     let ca = std::fs::read(tls_fixture("ca.crt")).unwrap();
     let b64 = |name: &str| {
         use base64::Engine;
@@ -727,9 +724,7 @@ fn client_certificates_as_kubeadm_and_kind_write_them() {
             b64("client.key")
         ),
     );
-    let path = sb.path().join("kubeconfig");
     std::fs::write(&path, config).unwrap();
-    let sb = sb.env("KUBECONFIG", &path);
     let run = sb.run(["show-gpus", "--infra", "k8s"]);
     run.expect_code(0).expect_no_panic();
     assert!(run.stdout.starts_with(A100_TABLE), "{}\n{}", run.stdout, run.stderr);
@@ -749,9 +744,7 @@ fn proxies_as_kubectl_uses_them() {
     let ca = std::fs::read(tls_fixture("ca.crt")).unwrap();
     // A name no resolver knows (RFC 2606 reserves .invalid): only a proxy can reach it.
     let far = "https://kube.skyhost.invalid:443";
-    let sb = Sandbox::new().with_plugins(&["kubernetes"]);
-    let path = sb.path().join("kubeconfig");
-    let sb = sb.env("KUBECONFIG", &path);
+    let (sb, path) = sandbox_with_kubeconfig("");
 
     // The cluster's proxy-url: an HTTP proxy, or a SOCKS5 one as `ssh -D` opens.
     for kind in [Kind::HttpConnect, Kind::Socks5] {

@@ -136,7 +136,7 @@ pub async fn client_config(source: &Source, context: &str, timeout: Duration) ->
 
 /// The credential helper the kubeconfig runs for `context`'s user, if any:
 /// `(command, installHint)`.
-pub fn exec_helper(source: &Source, context: &str) -> Option<(String, Option<String>)> {
+fn exec_helper(source: &Source, context: &str) -> Option<(String, Option<String>)> {
     let Source::Kubeconfig(k) = source else { return None };
     let user = k.contexts.iter().find(|c| c.name == context)?.context.as_ref()?.user.clone()?;
     let exec = k.auth_infos.iter().find(|a| a.name == user)?.auth_info.as_ref()?.exec.as_ref()?;
