@@ -117,10 +117,8 @@ fn get<T: serde::de::DeserializeOwned>(
             k if k.starts_with("backend_") => exit::BACKEND_UNAVAILABLE,
             _ => exit::ERROR,
         };
-        let mut d = Diagnostic::error(format!("{} (from the server at {base})", err.error.message));
-        if let Some(h) = err.error.hint {
-            d = d.help(h);
-        }
+        let d =
+            Diagnostic::error(format!("{} (from the server at {base})", err.error.message)).help_opt(err.error.hint);
         return Err(Failure::new(code, d));
     }
     serde_json::from_str(&body)

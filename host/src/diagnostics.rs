@@ -52,9 +52,9 @@ impl Diagnostic {
     pub fn note(message: impl Into<String>) -> Self {
         Self::new(Level::Note, message)
     }
-    /// Adds a `help:` line.
-    pub fn help(mut self, h: impl Into<String>) -> Self {
-        self.help.push(h.into());
+    /// Adds a `help:` line when there is one.
+    pub fn help_opt(mut self, h: Option<impl Into<String>>) -> Self {
+        self.help.extend(h.map(Into::into));
         self
     }
     /// Adds a `note:` line.

@@ -72,21 +72,44 @@ impl Unmet {
     }
 }
 
+impl Unmet {
+    /// The backend concerned (the name asked for, when there is none).
+    pub fn backend(&self) -> &str {
+        match self {
+            Self::Unknown { name, .. } => name,
+            Self::Unavailable { backend, .. } => backend,
+        }
+    }
+
+    /// What is wrong, in one line.
+    pub fn message(&self) -> String {
+        match self {
+            Self::Unknown { name, .. } => format!("there is no backend named '{name}'"),
+            Self::Unavailable { message, .. } => message.clone(),
+        }
+    }
+
+    /// What to do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::Unknown { known, .. } => Some(format!("backends: {}", known.join(", "))),
+            Self::Unavailable { hint, .. } => hint.clone(),
+        }
+    }
+}
+
 impl From<Unmet> for Failure {
     fn from(u: Unmet) -> Self {
+        let d = Diagnostic::error(u.message()).help_opt(u.hint());
         match u {
-            Unmet::Unknown { name, known } => Failure::usage(format!("there is no backend named '{name}'"))
-                .help(format!("backends: {}", known.join(", "))),
-            Unmet::Unavailable { message, hint, looked_in, .. } => {
-                let mut d = Diagnostic::error(message);
-                if let Some(h) = hint {
-                    d = d.help(h);
-                }
-                if let Some(dirs) = looked_in {
-                    d = d.with_note(format!("looked in: {dirs}"));
-                }
-                Failure::new(exit::BACKEND_UNAVAILABLE, d)
-            }
+            Unmet::Unknown { .. } => Failure::new(exit::USAGE, d),
+            Unmet::Unavailable { looked_in, .. } => Failure::new(
+                exit::BACKEND_UNAVAILABLE,
+                match looked_in {
+                    Some(dirs) => d.with_note(format!("looked in: {dirs}")),
+                    None => d,
+                },
+            ),
         }
     }
 }

@@ -80,6 +80,15 @@ pub struct Sandbox {
     pub plugin_path: bool,
 }
 
+/// Puts the built `skyhost` at `dest`: a hard link where the file system
+/// allows one, else a copy.
+fn place_binary(dest: &Path) {
+    let real = artifact("skyhost");
+    if std::fs::hard_link(&real, dest).is_err() {
+        std::fs::copy(&real, dest).expect("copy skyhost");
+    }
+}
+
 impl Default for Sandbox {
     fn default() -> Self {
         Self::new()
@@ -97,10 +106,7 @@ impl Sandbox {
             std::fs::create_dir_all(dir.path().join(sub)).expect("mkdir");
         }
         let bin = dir.path().join("bin/skyhost");
-        let real = artifact("skyhost");
-        if std::fs::hard_link(&real, &bin).is_err() {
-            std::fs::copy(&real, &bin).expect("copy skyhost");
-        }
+        place_binary(&bin);
         Self { dir, env: Vec::new(), bin, plugin_path: true }
     }
 
@@ -111,9 +117,7 @@ impl Sandbox {
         let root = self.path().join("layout");
         std::fs::create_dir_all(root.join("bin")).expect("mkdir");
         let bin = root.join("bin/skyhost");
-        if std::fs::hard_link(artifact("skyhost"), &bin).is_err() {
-            std::fs::copy(artifact("skyhost"), &bin).expect("copy skyhost");
-        }
+        place_binary(&bin);
         let plugins = root.join("lib/skyhost/plugins");
         let names = CLOUDS.iter().copied().chain(with_kubernetes.then_some("kubernetes"));
         for name in names {

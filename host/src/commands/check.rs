@@ -112,7 +112,7 @@ pub fn run(app: &App, args: &CheckArgs) -> Result<u8, Failure> {
         Some(server) => client::check(server, &args.backends, &args.contexts, args.all_contexts)?,
         None => {
             let plugins = app.load_plugins();
-            let settings = crate::commands::show_gpus::gather_settings(app);
+            let settings = GatherSettings::from_app(app);
             Checks { backends: checks(&plugins, &args.backends, &args.contexts, args.all_contexts, &settings)? }
         }
     };

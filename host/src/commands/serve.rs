@@ -23,5 +23,5 @@ pub fn run(app: &App, args: &ServeArgs) -> Result<u8, Failure> {
         header_timeout: Duration::from_secs_f64(c.header_timeout_secs.unwrap_or(10.0).max(0.1)),
     };
     let plugins = app.load_plugins();
-    server::run(plugins, crate::commands::show_gpus::gather_settings(app), settings, app)
+    server::run(plugins, crate::gpus::gather::GatherSettings::from_app(app), settings, app)
 }

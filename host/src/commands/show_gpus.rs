@@ -1,11 +1,8 @@
 //! `skyhost show-gpus` (and `skyhost gpus list`): validate, check the
 //! backends, ask them all at once, print tables, JSON or CSV.
 
-use std::time::Duration;
-
 use crate::{
     app::App,
-    catalogs::CatalogSettings,
     cli::{Cli, GpuFormat, ShowGpusArgs},
     client,
     diagnostics::{Diagnostic, Failure, exit, print_stdout, stdout_color},
@@ -20,20 +17,6 @@ use crate::{
     requirements::{self, Requirements, Unmet},
 };
 use clap::CommandFactory;
-
-/// Settings for [`gather::gather`] from the app's config and environment.
-pub fn gather_settings(app: &App) -> GatherSettings {
-    let timeout = std::env::var("SKYHOST_KUBE_TIMEOUT")
-        .ok()
-        .and_then(|t| t.parse::<f64>().ok())
-        .or(app.config.kubernetes.timeout_secs)
-        .unwrap_or(10.0);
-    GatherSettings {
-        catalogs: CatalogSettings::from_app(app),
-        allowed_contexts: app.config.kubernetes.allowed_contexts.clone(),
-        cluster_timeout: Duration::from_secs_f64(timeout.max(0.1)),
-    }
-}
 
 /// What a GPU query needs and uses.
 pub fn requirements_for(plugins: &PluginSet, req: &GpuRequest) -> Requirements {
@@ -97,11 +80,7 @@ pub fn print_report(report: &GpuReport, format: GpuFormat) -> Result<u8, Failure
     }
     if format != GpuFormat::Json {
         for n in &report.notes {
-            let mut d = Diagnostic::note(n.message.clone());
-            if let Some(h) = &n.hint {
-                d = d.help(h.clone());
-            }
-            d.eprint();
+            Diagnostic::note(n.message.clone()).help_opt(n.hint.clone()).eprint();
         }
     }
     let only_backend_failed = report
@@ -137,7 +116,7 @@ pub fn run(app: &App, args: &ShowGpusArgs, invoked_as: &str) -> Result<u8, Failu
         None => invoked_as.to_string(),
     };
     let skipped = check_backends(&plugins, &req, &command).map_err(Failure::from)?;
-    let settings = gather_settings(app);
+    let settings = GatherSettings::from_app(app);
     let progress = Progress::default();
     let report = progress::with_spinner(&progress, || {
         gather::gather(&plugins, &req, &skipped, &settings, args.output == GpuFormat::Csv, &progress)

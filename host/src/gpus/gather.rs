@@ -19,6 +19,7 @@ use super::{
     request::GpuRequest,
 };
 use crate::{
+    app::App,
     catalogs::{self, CatalogSettings, Resolved},
     config::AllowedContexts,
     fan_out::fan_out,
@@ -38,6 +39,20 @@ pub struct GatherSettings {
 }
 
 impl GatherSettings {
+    /// Settings from the app's config and environment (`SKYHOST_KUBE_TIMEOUT`).
+    pub fn from_app(app: &App) -> Self {
+        let timeout = std::env::var("SKYHOST_KUBE_TIMEOUT")
+            .ok()
+            .and_then(|t| t.parse::<f64>().ok())
+            .or(app.config.kubernetes.timeout_secs)
+            .unwrap_or(10.0);
+        Self {
+            catalogs: CatalogSettings::from_app(app),
+            allowed_contexts: app.config.kubernetes.allowed_contexts.clone(),
+            cluster_timeout: Duration::from_secs_f64(timeout.max(0.1)),
+        }
+    }
+
     /// The contexts to ask: those named (`--context`), all of them
     /// (`--all-contexts`), or else what `allowed_contexts` says; `(names, all)`.
     pub fn contexts(&self, named: &[String], all: bool) -> (Vec<String>, bool) {
@@ -279,13 +294,15 @@ fn cluster_notes(backend: &Backend, cr: &ClusterReport, notes: &mut Vec<Note>) {
     }
 }
 
+/// `" with requested quantity 8"`, or nothing, as SkyPilot words it.
+fn with_quantity(req: &GpuRequest) -> String {
+    req.quantity.map(|q| format!(" with requested quantity {q}")).unwrap_or_default()
+}
+
 fn no_cluster_gpus(backend: &Backend, req: &GpuRequest) -> Note {
     let display = backend.display_name();
     let message = match &req.name {
-        Some(name) => {
-            let qty = req.quantity.map(|q| format!(" with requested quantity {q}")).unwrap_or_default();
-            format!("Resources '{name}'{qty} not found in {display} clusters.")
-        }
+        Some(name) => format!("Resources '{name}'{} not found in {display} clusters.", with_quantity(req)),
         None => format!("No GPUs found in any {display} clusters."),
     };
     Note::new(
@@ -308,7 +325,7 @@ fn not_found(
     in_clusters: bool,
 ) -> NotFound {
     let name = req.name.clone().unwrap_or_default();
-    let qty = req.quantity.map(|q| format!(" with requested quantity {q}")).unwrap_or_default();
+    let qty = with_quantity(req);
     let place = match req.infra.as_deref().and_then(|i| plugins.backend(i)) {
         Some(b) => format!(" on {}", b.display_name()),
         None => " in cloud catalogs".to_string(),

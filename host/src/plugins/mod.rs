@@ -134,13 +134,18 @@ impl Entry {
         known::known(&self.name)
     }
 
-    /// Name for people: the plugin's own, else the first-party one, else the name.
+    /// Name for people (see [`display_name`]).
     pub fn display_name(&self) -> &str {
-        match (&self.info, self.known()) {
-            (Some(info), _) if !info.display_name.is_empty() => &info.display_name,
-            (_, Some(k)) => k.display_name,
-            _ => &self.name,
-        }
+        display_name(&self.name, self.info.as_ref())
+    }
+}
+
+/// Name for people: the plugin's own, else the first-party one, else the name.
+fn display_name<'a>(name: &'a str, info: Option<&'a PluginInfo>) -> &'a str {
+    match (info, known::known(name)) {
+        (Some(info), _) if !info.display_name.is_empty() => &info.display_name,
+        (_, Some(k)) => k.display_name,
+        _ => name,
     }
 }
 
@@ -165,9 +170,9 @@ impl std::fmt::Debug for Backend {
 }
 
 impl Backend {
-    /// Name for people.
+    /// Name for people (see [`display_name`]).
     pub fn display_name(&self) -> &str {
-        if self.info.display_name.is_empty() { &self.name } else { &self.info.display_name }
+        display_name(&self.name, Some(&self.info))
     }
 
     /// Whether the plugin declares `capability`.

@@ -86,7 +86,8 @@ impl Verified {
     /// only cost a full check next time).
     pub fn save(&self) {
         let Some(file) = self.file.as_ref().filter(|_| !self.added.is_empty()) else { return };
-        // Oldest first, newest last; the file keeps the newest 2000 lines.
+        // Other binaries' lines, then this host's, then this run's; the file
+        // keeps the last 2000 lines (an entry dropped costs one full check).
         let mut lines: Vec<&String> = self.others.iter().chain(self.known.iter()).chain(&self.added).collect();
         let mut seen = HashSet::new();
         lines.retain(|l| seen.insert(*l));

@@ -72,19 +72,12 @@ pub fn error(
 }
 
 fn unmet(u: Unmet) -> Answer {
-    match &u {
-        Unmet::Unknown { name, known } => error(
-            StatusCode::BAD_REQUEST,
-            u.kind(),
-            Some(name),
-            format!("there is no backend named '{name}'"),
-            Some(format!("backends: {}", known.join(", "))),
-        ),
+    let status = match u {
+        Unmet::Unknown { .. } => StatusCode::BAD_REQUEST,
         // 424 Failed Dependency: the request is fine, a backend it depends on is not there.
-        Unmet::Unavailable { backend, message, hint, .. } => {
-            error(StatusCode::FAILED_DEPENDENCY, u.kind(), Some(backend), message.clone(), hint.clone())
-        }
-    }
+        Unmet::Unavailable { .. } => StatusCode::FAILED_DEPENDENCY,
+    };
+    error(status, u.kind(), Some(u.backend()), u.message(), u.hint())
 }
 
 fn bad_request(message: impl Into<String>) -> Answer {
