@@ -1,14 +1,18 @@
 //! What every command shares: the global options, the config, and the
 //! plugin set loaded from them.
 
-use std::{collections::BTreeMap, path::PathBuf};
+use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
 use crate::{
     cli::Cli,
     config::Config,
     gpus::request::backend_of,
-    plugins::{DisabledBy, LoadOptions, PluginSet, search_path},
+    plugins::{DisabledBy, Isolation, LoadOptions, PluginSet, search_path, worker::WorkerOptions},
 };
+
+/// Where plugins run when neither `--isolation`, `SKYHOST_ISOLATION` nor the
+/// config says: chosen from the figures of `bench/run isolation` (README).
+pub const CLI_ISOLATION: Isolation = Isolation::Process;
 
 /// Global options and configuration.
 #[derive(Debug)]
@@ -29,6 +33,8 @@ pub struct App {
     pub verbose: u8,
     /// `--offline` / `SKYHOST_OFFLINE`.
     pub offline: bool,
+    /// `--isolation` / `SKYHOST_ISOLATION`.
+    pub isolation: Option<Isolation>,
 }
 
 impl App {
@@ -43,6 +49,7 @@ impl App {
             server: cli.server.clone().filter(|s| !s.is_empty()),
             verbose: cli.verbose,
             offline: cli.offline,
+            isolation: cli.isolation,
         }
     }
 
@@ -77,12 +84,34 @@ impl App {
         })
     }
 
-    /// Discovers and loads the plugins.
+    /// Where plugins run: the flag or environment, else the config, else `default`.
+    pub fn isolation(&self, default: Isolation) -> Isolation {
+        self.isolation.or(self.config.plugins.isolation).unwrap_or(default)
+    }
+
+    /// Discovers and loads the plugins for a command-line command.
     pub fn load_plugins(&self) -> PluginSet {
+        self.load_plugins_as(CLI_ISOLATION, None)
+    }
+
+    /// Discovers and loads the plugins; `isolation` unless configured
+    /// otherwise. `server_deadline`: the server's request deadline, which
+    /// also bounds every call, and restarts of workers are logged.
+    pub fn load_plugins_as(&self, isolation: Isolation, server_deadline: Option<Duration>) -> PluginSet {
+        let p = &self.config.plugins;
+        let call_timeout = Duration::from_secs_f64(p.call_timeout_secs.unwrap_or(30.0));
         PluginSet::load(LoadOptions {
             search_path: self.search_path(),
             disabled: self.disabled(),
             cache_dir: dirs::cache_dir(),
+            isolation: self.isolation(isolation),
+            worker: WorkerOptions {
+                memory_mb: p.worker_memory_mb.unwrap_or(4096),
+                load_timeout: Duration::from_secs_f64(p.load_timeout_secs.unwrap_or(5.0)),
+                verbose: self.verbose > 0,
+                log_restarts: server_deadline.is_some(),
+            },
+            call_timeout: server_deadline.map_or(call_timeout, |d| d.min(call_timeout)),
         })
     }
 }

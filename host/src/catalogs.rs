@@ -20,7 +20,7 @@ use std::{
 use serde::Serialize;
 use skyhost_plugin_api::{CatalogSpec, CatalogStats, CatalogStatsRequest, method};
 
-use crate::{app::App, plugins::Backend};
+use crate::{app::App, plugins::BackendHandle};
 
 /// SkyPilot's hosted catalogs.
 pub const DEFAULT_URL: &str = "https://raw.githubusercontent.com/skypilot-org/skypilot-catalog/master/catalogs";
@@ -148,7 +148,7 @@ fn failure_marker(cache: &Path) -> PathBuf {
 /// `on_download` is told before a download starts (for the spinner).
 pub fn resolve(
     settings: &CatalogSettings,
-    backend: &Backend,
+    backend: &BackendHandle,
     spec: &CatalogSpec,
     on_download: &dyn Fn(&str),
 ) -> Resolved {
@@ -184,7 +184,11 @@ pub fn resolve(
 /// Downloads `spec`'s file into the cache and returns what the plugin read
 /// in it. The bytes go to a temporary file beside the cache copy; the plugin
 /// must parse it; only then is it renamed over the old copy.
-pub fn download(settings: &CatalogSettings, backend: &Backend, spec: &CatalogSpec) -> Result<CatalogStats, String> {
+pub fn download(
+    settings: &CatalogSettings,
+    backend: &BackendHandle,
+    spec: &CatalogSpec,
+) -> Result<CatalogStats, String> {
     let cache = settings.cache_path(spec);
     let dir = cache.parent().ok_or("bad cache path")?;
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;

@@ -42,6 +42,10 @@ pub struct Cli {
     #[arg(long, value_name = "URL", env = "SKYHOST_SERVER", global = true)]
     pub server: Option<String>,
 
+    /// Where plugins run: each plugin file in a worker process of its own, or in this process
+    #[arg(long, value_enum, value_name = "MODE", env = "SKYHOST_ISOLATION", global = true)]
+    pub isolation: Option<crate::plugins::Isolation>,
+
     /// More detail: loader messages, search path, timings
     #[arg(short, long, action = ArgAction::Count, global = true)]
     pub verbose: u8,

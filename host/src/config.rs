@@ -20,6 +20,22 @@ pub struct Config {
     pub kubernetes: KubernetesConfig,
     /// `[serve]`.
     pub serve: ServeConfig,
+    /// `[plugins]`.
+    pub plugins: PluginsConfig,
+}
+
+/// `[plugins]`: how plugins run.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PluginsConfig {
+    /// `"process"` (each plugin file in a worker process) or `"in-process"`.
+    pub isolation: Option<crate::plugins::Isolation>,
+    /// Data a worker process may allocate, in MiB.
+    pub worker_memory_mb: Option<u64>,
+    /// Deadline of one call to a plugin, in seconds.
+    pub call_timeout_secs: Option<f64>,
+    /// Time a plugin has to load in a worker, in seconds.
+    pub load_timeout_secs: Option<f64>,
 }
 
 /// `[catalog]`: where cloud catalogs come from.
@@ -121,12 +137,73 @@ pub fn load(explicit: Option<&Path>) -> Result<(Config, Option<PathBuf>), Config
     };
     let mut config: Config = toml::from_str(&text)
         .map_err(|e| ConfigError { path: path.clone(), reason: e.to_string().trim().to_string() })?;
+    config.validate().map_err(|reason| ConfigError { path: path.clone(), reason })?;
     for p in &mut config.plugin_path {
         *p = expand_home(p);
     }
     config.catalog.dir = config.catalog.dir.as_deref().map(expand_home);
     config.catalog.cache_dir = config.catalog.cache_dir.as_deref().map(expand_home);
     Ok((config, Some(path)))
+}
+
+/// A number of seconds (or hours) that a key may hold: finite, in `min..=max`.
+#[derive(Debug, Clone, Copy)]
+pub struct Range {
+    /// Smallest value.
+    pub min: f64,
+    /// Largest value.
+    pub max: f64,
+    /// `seconds` or `hours`.
+    pub unit: &'static str,
+}
+
+/// Timeouts: from 0.1 s to a day.
+pub const TIMEOUT: Range = Range { min: 0.1, max: 86_400.0, unit: "seconds" };
+
+impl Range {
+    /// Checks `value` of `key`; the error names the key and the range.
+    pub fn check(self, key: &str, value: f64) -> Result<f64, String> {
+        if value.is_finite() && value >= self.min && value <= self.max {
+            Ok(value)
+        } else {
+            Err(format!(
+                "{key} = {value} is out of range: give a number of {} from {} to {}",
+                self.unit, self.min, self.max
+            ))
+        }
+    }
+}
+
+impl Config {
+    /// Checks every number against what it may mean, so that no bad value
+    /// reaches a `Duration` (which panics on infinity) or a semaphore.
+    fn validate(&self) -> Result<(), String> {
+        let secs = |min, max| Range { min, max, unit: "seconds" };
+        let checks: [(&str, Option<f64>, Range); 9] = [
+            ("[kubernetes] timeout_secs", self.kubernetes.timeout_secs, TIMEOUT),
+            ("[catalog] max_age_hours", self.catalog.max_age_hours, Range { min: 0.0, max: 87_600.0, unit: "hours" }),
+            ("[catalog] download_timeout_secs", self.catalog.download_timeout_secs, TIMEOUT),
+            ("[serve] cache_ttl_secs", self.serve.cache_ttl_secs, secs(0.0, 86_400.0)),
+            ("[serve] request_timeout_secs", self.serve.request_timeout_secs, TIMEOUT),
+            ("[serve] header_timeout_secs", self.serve.header_timeout_secs, TIMEOUT),
+            ("[plugins] call_timeout_secs", self.plugins.call_timeout_secs, TIMEOUT),
+            ("[plugins] load_timeout_secs", self.plugins.load_timeout_secs, TIMEOUT),
+            (
+                "[plugins] worker_memory_mb",
+                self.plugins.worker_memory_mb.map(|m| m as f64),
+                Range { min: 16.0, max: 1_048_576.0, unit: "MiB" },
+            ),
+        ];
+        for (key, value, range) in checks {
+            if let Some(v) = value {
+                range.check(key, v)?;
+            }
+        }
+        if let Some(n) = self.serve.max_backend_calls {
+            Range { min: 1.0, max: 1024.0, unit: "calls" }.check("[serve] max_backend_calls", n as f64)?;
+        }
+        Ok(())
+    }
 }
 
 /// `~/x` → `$HOME/x`.
@@ -161,6 +238,24 @@ mod tests {
         assert_eq!(c.disable, vec!["aws"]);
         assert_eq!(c.kubernetes.allowed_contexts, Some(AllowedContexts::All));
         assert_eq!(c.catalog.max_age_hours, Some(2.5));
+    }
+
+    #[test]
+    fn numbers_out_of_range_name_their_key() {
+        for (text, key) in [
+            ("[kubernetes]\ntimeout_secs = inf", "[kubernetes] timeout_secs = inf"),
+            ("[kubernetes]\ntimeout_secs = nan", "[kubernetes] timeout_secs = NaN"),
+            ("[serve]\nrequest_timeout_secs = 1e300", "[serve] request_timeout_secs"),
+            ("[catalog]\nmax_age_hours = -1", "[catalog] max_age_hours = -1"),
+            ("[serve]\nmax_backend_calls = 0", "[serve] max_backend_calls = 0"),
+            ("[plugins]\nworker_memory_mb = 1", "[plugins] worker_memory_mb = 1"),
+        ] {
+            let c: Config = toml::from_str(text).unwrap();
+            let err = c.validate().unwrap_err();
+            assert!(err.starts_with(key) && err.contains("out of range"), "{text}: {err}");
+        }
+        let fine: Config = toml::from_str("[kubernetes]\ntimeout_secs = 2\n[catalog]\nmax_age_hours = 0").unwrap();
+        fine.validate().unwrap();
     }
 
     #[test]

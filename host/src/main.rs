@@ -27,11 +27,16 @@ use clap::Parser;
 use crate::{
     app::App,
     cli::{CatalogCommand, Cli, Command, GpusCommand},
-    diagnostics::{Failure, exit},
+    diagnostics::{Diagnostic, Failure, exit},
 };
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(code) = plugins::worker::role::run_if_worker(&args) {
+        return ExitCode::from(code);
+    }
+    quiet_panics();
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -46,6 +51,20 @@ fn main() -> ExitCode {
         }
     };
     ExitCode::from(code)
+}
+
+/// No panic message or backtrace reaches the user from a helper thread: the
+/// code that joins it reports the failure as a note for its backend. On the
+/// main thread, a panic is a bug of skyhost, said in one line.
+fn quiet_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        if std::thread::current().name() == Some("main") {
+            let location = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+            Diagnostic::error(format!("skyhost hit a bug: {}{location}", fan_out::panic_text(info.payload())))
+                .help_opt(Some("please report it, with the command you ran"))
+                .eprint();
+        }
+    }));
 }
 
 fn run(cli: Cli) -> Result<u8, Failure> {

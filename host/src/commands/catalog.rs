@@ -12,7 +12,7 @@ use crate::{
     cli::Format,
     diagnostics::{Diagnostic, Failure, exit, print_stdout},
     fan_out::fan_out,
-    plugins::{Backend, PluginSet},
+    plugins::{BackendHandle, PluginSet},
     requirements::{self, Requirements},
     table,
 };
@@ -32,10 +32,14 @@ struct Status {
 }
 
 /// The catalog backends to act on: `names`, or every loaded one.
-fn selected<'a>(plugins: &'a PluginSet, names: &[String], command: &str) -> Result<Vec<&'a Arc<Backend>>, Failure> {
+fn selected<'a>(
+    plugins: &'a PluginSet,
+    names: &[String],
+    command: &str,
+) -> Result<Vec<&'a Arc<BackendHandle>>, Failure> {
     requirements::check(plugins, &Requirements { needs: names.to_vec(), uses: Vec::new() }, command)
         .map_err(Failure::from)?;
-    let chosen: Vec<&Arc<Backend>> = plugins
+    let chosen: Vec<&Arc<BackendHandle>> = plugins
         .with_capability(capability::CATALOG)
         .filter(|b| b.info.catalog.is_some() && (names.is_empty() || names.contains(&b.name)))
         .collect();
@@ -59,21 +63,35 @@ pub fn note_local(app: &App) {
 pub fn status(app: &App, format: Format) -> Result<u8, Failure> {
     let plugins = app.load_plugins();
     let settings = CatalogSettings { auto_update: false, ..CatalogSettings::from_app(app) };
-    let rows: Vec<Status> = fan_out(selected(&plugins, &[], "catalog status").unwrap_or_default(), |b| {
-        let spec = b.info.catalog.as_ref().expect("selected catalog backends have a spec");
-        let r = catalogs::resolve(&settings, b, spec, &|_| {});
-        let stats =
-            b.call::<_, CatalogStats>(method::CATALOG_STATS, &CatalogStatsRequest { catalog_path: r.request_path() });
-        Status {
+    let rows: Vec<Status> = fan_out(
+        selected(&plugins, &[], "catalog status").unwrap_or_default(),
+        |b| {
+            let spec = b.info.catalog.as_ref().expect("selected catalog backends have a spec");
+            let r = catalogs::resolve(&settings, b, spec, &|_| {});
+            let stats = b.call::<_, CatalogStats>(
+                method::CATALOG_STATS,
+                &CatalogStatsRequest { catalog_path: r.request_path() },
+            );
+            Status {
+                cloud: b.name.clone(),
+                source: r.origin,
+                path: r.request_path(),
+                age_secs: r.age.map(|a| a.as_secs()),
+                error: stats.as_ref().err().map(|e| e.message.clone()),
+                stats: stats.ok(),
+                embedded_date: spec.embedded_date.clone().filter(|_| r.origin == Origin::Embedded),
+            }
+        },
+        |b, message| Status {
             cloud: b.name.clone(),
-            source: r.origin,
-            path: r.request_path(),
-            age_secs: r.age.map(|a| a.as_secs()),
-            error: stats.as_ref().err().map(|e| e.message.clone()),
-            stats: stats.ok(),
-            embedded_date: spec.embedded_date.clone().filter(|_| r.origin == Origin::Embedded),
-        }
-    });
+            source: Origin::Embedded,
+            path: None,
+            age_secs: None,
+            error: Some(format!("skyhost hit a bug: {message}")),
+            stats: None,
+            embedded_date: None,
+        },
+    );
     let text = match format {
         Format::Json => {
             serde_json::to_string_pretty(&serde_json::json!({ "catalogs": rows })).expect("serialises") + "\n"
@@ -117,12 +135,16 @@ pub fn update(app: &App, clouds: &[String]) -> Result<u8, Failure> {
     let bar = if crate::progress::enabled() { ProgressBar::new(chosen.len() as u64) } else { ProgressBar::hidden() };
     bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").expect("valid template"));
     bar.set_message(format!("downloading from {}", settings.url));
-    let results: Vec<(String, Result<u64, String>)> = fan_out(&chosen, |b| {
-        let spec = b.info.catalog.as_ref().expect("selected catalog backends have a spec");
-        let result = catalogs::download(&settings, b, spec).map(|stats| stats.rows);
-        bar.inc(1);
-        (b.name.clone(), result)
-    });
+    let results: Vec<(String, Result<u64, String>)> = fan_out(
+        &chosen,
+        |b| {
+            let spec = b.info.catalog.as_ref().expect("selected catalog backends have a spec");
+            let result = catalogs::download(&settings, b, spec).map(|stats| stats.rows);
+            bar.inc(1);
+            (b.name.clone(), result)
+        },
+        |b, message| (b.name.clone(), Err(format!("skyhost hit a bug: {message}"))),
+    );
     bar.finish_and_clear();
     let mut out = String::new();
     for (cloud, result) in &results {

@@ -92,18 +92,35 @@ pub fn checks(
         .iter()
         .filter(|e| e.status != Status::Shadowed && (named.is_empty() || named.contains(&e.name)))
         .collect();
-    Ok(fan_out(selected, |e| match e.status {
-        Status::Loaded => check_loaded(plugins, &e.name, &request, &settings.catalogs),
-        status => BackendCheck {
+    Ok(fan_out(
+        selected,
+        |e| match e.status {
+            Status::Loaded => check_loaded(plugins, &e.name, &request, &settings.catalogs),
+            status => BackendCheck {
+                name: e.name.clone(),
+                display_name: e.display_name().to_string(),
+                status,
+                ok: false,
+                items: Vec::new(),
+                reason: e.reason.clone(),
+                hint: e.hint.clone(),
+            },
+        },
+        |e, message| BackendCheck {
             name: e.name.clone(),
             display_name: e.display_name().to_string(),
-            status,
+            status: e.status,
             ok: false,
-            items: Vec::new(),
-            reason: e.reason.clone(),
-            hint: e.hint.clone(),
+            items: vec![CheckItem {
+                subject: "skyhost".into(),
+                summary: format!("skyhost hit a bug while checking it: {message}"),
+                hint: Some("please report it, with the command you ran".into()),
+                ..Default::default()
+            }],
+            reason: None,
+            hint: None,
         },
-    }))
+    ))
 }
 
 /// Runs the command: here, or on the server named by `--server`.
@@ -112,7 +129,7 @@ pub fn run(app: &App, args: &CheckArgs) -> Result<u8, Failure> {
         Some(server) => client::check(server, &args.backends, &args.contexts, args.all_contexts)?,
         None => {
             let plugins = app.load_plugins();
-            let settings = GatherSettings::from_app(app);
+            let settings = GatherSettings::from_app(app)?;
             Checks { backends: checks(&plugins, &args.backends, &args.contexts, args.all_contexts, &settings)? }
         }
     };

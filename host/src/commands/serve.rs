@@ -22,6 +22,7 @@ pub fn run(app: &App, args: &ServeArgs) -> Result<u8, Failure> {
         request_timeout: Duration::from_secs_f64(c.request_timeout_secs.unwrap_or(30.0).max(0.1)),
         header_timeout: Duration::from_secs_f64(c.header_timeout_secs.unwrap_or(10.0).max(0.1)),
     };
-    let plugins = app.load_plugins();
-    server::run(plugins, crate::gpus::gather::GatherSettings::from_app(app), settings, app)
+    let gather = crate::gpus::gather::GatherSettings::from_app(app)?;
+    let plugins = app.load_plugins_as(crate::plugins::Isolation::Process, Some(settings.request_timeout));
+    server::run(plugins, gather, settings, app)
 }

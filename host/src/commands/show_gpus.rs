@@ -116,7 +116,7 @@ pub fn run(app: &App, args: &ShowGpusArgs, invoked_as: &str) -> Result<u8, Failu
         None => invoked_as.to_string(),
     };
     let skipped = check_backends(&plugins, &req, &command).map_err(Failure::from)?;
-    let settings = GatherSettings::from_app(app);
+    let settings = GatherSettings::from_app(app)?;
     let progress = Progress::default();
     let report = progress::with_spinner(&progress, || {
         gather::gather(&plugins, &req, &skipped, &settings, args.output == GpuFormat::Csv, &progress)

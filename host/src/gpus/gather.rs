@@ -21,9 +21,10 @@ use super::{
 use crate::{
     app::App,
     catalogs::{self, CatalogSettings, Resolved},
-    config::AllowedContexts,
+    config::{self, AllowedContexts},
+    diagnostics::Failure,
     fan_out::fan_out,
-    plugins::{Backend, PluginSet},
+    plugins::{BackendHandle, PluginSet},
     requirements::Skipped,
 };
 
@@ -39,18 +40,25 @@ pub struct GatherSettings {
 }
 
 impl GatherSettings {
-    /// Settings from the app's config and environment (`SKYHOST_KUBE_TIMEOUT`).
-    pub fn from_app(app: &App) -> Self {
-        let timeout = std::env::var("SKYHOST_KUBE_TIMEOUT")
-            .ok()
-            .and_then(|t| t.parse::<f64>().ok())
-            .or(app.config.kubernetes.timeout_secs)
-            .unwrap_or(10.0);
-        Self {
+    /// Settings from the app's config and environment (`SKYHOST_KUBE_TIMEOUT`,
+    /// which must be a number of seconds in [`config::TIMEOUT`]'s range).
+    pub fn from_app(app: &App) -> Result<Self, Failure> {
+        let from_env = match std::env::var("SKYHOST_KUBE_TIMEOUT") {
+            Ok(text) => Some(
+                text.trim()
+                    .parse::<f64>()
+                    .map_err(|_| format!("SKYHOST_KUBE_TIMEOUT = {text:?} is not a number of seconds"))
+                    .and_then(|t| config::TIMEOUT.check("SKYHOST_KUBE_TIMEOUT", t))
+                    .map_err(|e| Failure::usage(e).help("unset it, or give the per-context deadline, e.g. 10"))?,
+            ),
+            Err(_) => None,
+        };
+        let timeout = from_env.or(app.config.kubernetes.timeout_secs).unwrap_or(10.0);
+        Ok(Self {
             catalogs: CatalogSettings::from_app(app),
             allowed_contexts: app.config.kubernetes.allowed_contexts.clone(),
-            cluster_timeout: Duration::from_secs_f64(timeout.max(0.1)),
-        }
+            cluster_timeout: Duration::from_secs_f64(timeout),
+        })
     }
 
     /// The contexts to ask: those named (`--context`), all of them
@@ -66,6 +74,9 @@ impl GatherSettings {
         }
     }
 }
+
+/// How much longer than the per-context deadline a cluster call may take.
+const CALL_MARGIN: Duration = Duration::from_secs(2);
 
 /// What is being waited on, for the spinner.
 pub type Progress = Arc<Mutex<BTreeMap<String, String>>>;
@@ -119,7 +130,7 @@ fn catalog_query(req: &GpuRequest, resolved: &Resolved, want_counts: bool, want_
 }
 
 fn ask_catalog(
-    backend: &Backend,
+    backend: &BackendHandle,
     settings: &CatalogSettings,
     q: impl Fn(&Resolved) -> GpuQuery,
     progress: &Progress,
@@ -152,27 +163,44 @@ pub fn gather(
     };
     let want_counts = mode != Mode::Named;
     let want_offerings = mode != Mode::Default || want_all_offerings;
-    let clusters: Vec<&Arc<Backend>> =
+    let clusters: Vec<&Arc<BackendHandle>> =
         plugins.with_capability(capability::CLUSTERS).filter(|b| wanted(req, &b.name)).collect();
-    let clouds: Vec<&Arc<Backend>> =
+    let clouds: Vec<&Arc<BackendHandle>> =
         plugins.with_capability(capability::CATALOG).filter(|b| wanted(req, &b.name)).collect();
 
     let cluster_q = cluster_query(req, settings);
     let jobs = clusters.iter().map(|&b| (b, Ask::Clusters)).chain(clouds.iter().map(|&b| (b, Ask::Catalog)));
-    let answers = fan_out(jobs, |(b, ask)| {
-        let answer = match ask {
-            Ask::Clusters => {
-                set_progress(progress, &b.name, Some(format!("waiting for {} clusters", b.display_name())));
-                let answer = b.call(method::CLUSTER_GPUS, &cluster_q);
-                set_progress(progress, &b.name, None);
-                Answer::Clusters(answer)
-            }
-            Ask::Catalog => {
-                ask_catalog(b, &settings.catalogs, |r| catalog_query(req, r, want_counts, want_offerings), progress)
-            }
-        };
-        (b.clone(), answer)
-    });
+    let answers = fan_out(
+        jobs,
+        |(b, ask)| {
+            let answer = match ask {
+                Ask::Clusters => {
+                    set_progress(progress, &b.name, Some(format!("waiting for {} clusters", b.display_name())));
+                    // The plugin keeps each context's deadline; the call's own
+                    // deadline only catches a plugin that does not.
+                    let answer =
+                        b.call_within(method::CLUSTER_GPUS, &cluster_q, settings.cluster_timeout + CALL_MARGIN);
+                    set_progress(progress, &b.name, None);
+                    Answer::Clusters(answer)
+                }
+                Ask::Catalog => {
+                    ask_catalog(b, &settings.catalogs, |r| catalog_query(req, r, want_counts, want_offerings), progress)
+                }
+            };
+            (b.clone(), answer)
+        },
+        |(b, ask), message| {
+            let e = PluginError::new(ErrorKind::Other, format!("skyhost hit a bug while asking it: {message}"))
+                .with_hint("please report it, with the command you ran");
+            (
+                b.clone(),
+                match ask {
+                    Ask::Clusters => Answer::Clusters(Err(e)),
+                    Ask::Catalog => Answer::Catalog(Resolved::embedded(), Err(e)),
+                },
+            )
+        },
+    );
 
     let mut report = GpuReport {
         schema_version: report::SCHEMA_VERSION,
@@ -275,7 +303,7 @@ pub fn gather(
     report
 }
 
-fn cluster_notes(backend: &Backend, cr: &ClusterReport, notes: &mut Vec<Note>) {
+fn cluster_notes(backend: &BackendHandle, cr: &ClusterReport, notes: &mut Vec<Note>) {
     for n in &cr.notes {
         notes.push(Note::new("cluster", Some(&backend.name), n.clone(), None));
     }
@@ -299,7 +327,7 @@ fn with_quantity(req: &GpuRequest) -> String {
     req.quantity.map(|q| format!(" with requested quantity {q}")).unwrap_or_default()
 }
 
-fn no_cluster_gpus(backend: &Backend, req: &GpuRequest) -> Note {
+fn no_cluster_gpus(backend: &BackendHandle, req: &GpuRequest) -> Note {
     let display = backend.display_name();
     let message = match &req.name {
         Some(name) => format!("Resources '{name}'{} not found in {display} clusters.", with_quantity(req)),
@@ -320,7 +348,7 @@ fn no_cluster_gpus(backend: &Backend, req: &GpuRequest) -> Note {
 fn not_found(
     plugins: &PluginSet,
     req: &GpuRequest,
-    clouds: &[&Arc<Backend>],
+    clouds: &[&Arc<BackendHandle>],
     settings: &GatherSettings,
     in_clusters: bool,
 ) -> NotFound {

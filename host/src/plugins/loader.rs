@@ -1,13 +1,13 @@
 //! Loads one plugin file through abi_stable and turns every failure into a
 //! one-line reason (the full loader text is kept for `-v`).
 
-use std::path::Path;
+use std::{os::fd::AsRawFd, path::Path};
 
 use abi_stable::library::{LibHeader, LibraryError, RootModuleError, lib_header_from_path};
 use skyhost_plugin_api::{BackendModuleRef, ErrorKind, INTERFACE_VERSION, PluginError, PluginInfo};
 
 /// Why a plugin did not load.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct LoadFailure {
     /// Incompatible (version or layout) rather than broken.
     pub incompatible: bool,
@@ -27,12 +27,28 @@ pub struct Loaded {
     pub info: PluginInfo,
 }
 
-/// Maps `path` with the dynamic loader and finds its abi_stable header. Each
-/// file is opened on its own (`lib_header_from_path`), never through
-/// `RootModule::load_from*`, which would hand back the first plugin for every
-/// later file. The library is never unloaded.
-pub fn open(path: &Path) -> Result<&'static LibHeader, LoadFailure> {
-    lib_header_from_path(path).map_err(|e| explain(&e, path))
+/// Maps the checked file with the dynamic loader and finds its abi_stable
+/// header. The loader is handed the descriptor that was checked
+/// (`/proc/self/fd/N`), not the path again. Each file is opened on its own
+/// (`lib_header_from_path`), never through `RootModule::load_from*`, which
+/// would hand back the first plugin for every later file. The library is
+/// never unloaded, and neither is its descriptor closed: the loader knows the
+/// library by that `/proc/self/fd/N` name, which must never name another file.
+pub fn open(checked: super::preflight::Checked, path: &Path) -> Result<&'static LibHeader, LoadFailure> {
+    let by_fd = format!("/proc/self/fd/{}", checked.file.as_raw_fd());
+    match lib_header_from_path(Path::new(&by_fd)) {
+        Ok(header) => {
+            std::mem::forget(checked.file);
+            Ok(header)
+        }
+        Err(e) => {
+            let mut failure = explain(&e, path);
+            let real = path.display().to_string();
+            failure.reason = failure.reason.replace(&by_fd, &real);
+            failure.detail = failure.detail.replace(&by_fd, &real);
+            Err(failure)
+        }
+    }
 }
 
 /// Checks the interface version and (unless `layout_checked`) the layout of

@@ -5,13 +5,14 @@
 //! of the file. So before loading, we check that the file is a regular,
 //! readable, not world-writable ELF shared object for this machine whose
 //! program and section headers, and every loadable segment, lie inside it.
-//! (The check cannot stop a file from changing between it and `dlopen`;
-//! install plugins by copying to a temporary name and renaming.)
+//! The file is opened once: the checks run on the open descriptor, and the
+//! loader maps that descriptor (`/proc/self/fd/N`), so a file renamed into
+//! place between the check and the load is never the one loaded.
 
 use std::{
     fs::{File, OpenOptions},
     io::{Read, Seek, SeekFrom},
-    os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt},
+    os::unix::fs::{MetadataExt, OpenOptionsExt},
     path::Path,
 };
 
@@ -24,9 +25,9 @@ pub enum PreflightError {
     /// Opening or reading failed.
     #[error("cannot read it: {0}")]
     Unreadable(String),
-    /// Other users can write to it, so loading it would run their code.
-    #[error("refusing to load a file that other users can write (mode {0:o})")]
-    WorldWritable(u32),
+    /// Someone other than root or the current user could have put it there.
+    #[error("{}", .0.reason)]
+    Untrusted(super::trust::Distrust),
     /// Not an ELF file at all.
     #[error("not an ELF shared object ({0})")]
     NotElf(String),
@@ -43,7 +44,7 @@ impl PreflightError {
     pub fn hint(&self, path: &Path) -> String {
         let p = path.display();
         match self {
-            Self::WorldWritable(_) => format!("run `chmod o-w {p}` if you trust the file, or remove it"),
+            Self::Untrusted(d) => d.hint.clone(),
             Self::Truncated(_) => {
                 format!("the copy is incomplete: reinstall {p} (copy to a temporary name, then rename)")
             }
@@ -64,19 +65,24 @@ const HOST_MACHINE: u16 = 183;
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 const HOST_MACHINE: u16 = 0;
 
-/// Checks `path`; see the module docs. Returns the metadata of the file checked.
-pub fn check(path: &Path) -> Result<std::fs::Metadata, PreflightError> {
+/// A plugin file that passed the checks, still open: load this descriptor.
+#[derive(Debug)]
+pub struct Checked {
+    /// The open file.
+    pub file: File,
+    /// Its metadata, read from the descriptor.
+    pub meta: std::fs::Metadata,
+}
+
+/// Checks `path`; see the module docs. Returns the open file that was checked.
+pub fn check(path: &Path) -> Result<Checked, PreflightError> {
     let meta = std::fs::metadata(path).map_err(|e| PreflightError::Unreadable(e.to_string()))?;
     if !meta.is_file() {
         return Err(PreflightError::NotAFile(file_kind(&meta)));
     }
-    let mode = meta.permissions().mode();
-    if mode & 0o002 != 0 {
-        return Err(PreflightError::WorldWritable(mode & 0o7777));
-    }
     // O_NONBLOCK: should the path have become a FIFO since the stat above,
     // opening it still returns at once.
-    let mut file = OpenOptions::new()
+    let file = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(path)
@@ -85,8 +91,18 @@ pub fn check(path: &Path) -> Result<std::fs::Metadata, PreflightError> {
     if !meta.is_file() {
         return Err(PreflightError::NotAFile(file_kind(&meta)));
     }
+    super::trust::check(path, &meta).map_err(PreflightError::Untrusted)?;
+    check_file(file)
+}
+
+/// Checks an already open file (a worker process gets its plugin this way).
+pub fn check_file(mut file: File) -> Result<Checked, PreflightError> {
+    let meta = file.metadata().map_err(|e| PreflightError::Unreadable(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(PreflightError::NotAFile(file_kind(&meta)));
+    }
     check_elf(&mut file, meta.size())?;
-    Ok(meta)
+    Ok(Checked { file, meta })
 }
 
 fn file_kind(meta: &std::fs::Metadata) -> &'static str {
@@ -177,7 +193,7 @@ fn check_elf(file: &mut File, len: u64) -> Result<(), PreflightError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
+    use std::{io::Write, os::unix::fs::PermissionsExt};
 
     fn temp_file(bytes: &[u8], mode: u32) -> tempfile::NamedTempFile {
         let mut f = tempfile::NamedTempFile::new().unwrap();
@@ -202,7 +218,8 @@ mod tests {
     #[test]
     fn world_writable_is_refused() {
         let f = temp_file(b"anything", 0o666);
-        assert_eq!(check(f.path()).err(), Some(PreflightError::WorldWritable(0o666)));
+        let err = check(f.path()).unwrap_err();
+        assert!(matches!(&err, PreflightError::Untrusted(d) if d.reason.contains("mode 666")), "{err:?}");
     }
 
     #[test]
