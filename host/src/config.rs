@@ -166,8 +166,10 @@ impl Range {
         if value.is_finite() && value >= self.min && value <= self.max {
             Ok(value)
         } else {
+            // 1e300 as written, not as 301 digits.
+            let shown = if value.is_finite() && value.abs() >= 1e9 { format!("{value:e}") } else { value.to_string() };
             Err(format!(
-                "{key} = {value} is out of range: give a number of {} from {} to {}",
+                "{key} = {shown} is out of range: give a number of {} from {} to {}",
                 self.unit, self.min, self.max
             ))
         }

@@ -25,7 +25,8 @@ pub struct SearchDirReport {
 pub struct PluginsReport {
     search_path: Vec<SearchDirReport>,
     warnings: Vec<String>,
-    plugins: Vec<Entry>,
+    /// One entry per backend (and per shadowed file).
+    pub plugins: Vec<Entry>,
     load_ms: f64,
 }
 
@@ -38,7 +39,7 @@ pub fn report(set: &PluginSet) -> PluginsReport {
             .map(|dir| SearchDirReport { dir: dir.clone(), exists: dir.path.is_dir() })
             .collect(),
         warnings: set.path_warnings.clone(),
-        plugins: set.entries.clone(),
+        plugins: set.entries_now(),
         load_ms: set.elapsed.as_secs_f64() * 1e3,
     }
 }

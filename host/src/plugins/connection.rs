@@ -19,16 +19,6 @@ pub enum Isolation {
     InProcess,
 }
 
-impl Isolation {
-    /// The word used in config files and messages.
-    pub fn word(self) -> &'static str {
-        match self {
-            Self::Process => "process",
-            Self::InProcess => "in-process",
-        }
-    }
-}
-
 /// What the host knows of a plugin's recent behaviour.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]

@@ -24,8 +24,8 @@ pub mod verified;
 pub mod worker;
 
 pub use connection::Isolation;
-pub use entry::{DisabledBy, Entry, LayoutCheck, Status};
+pub use entry::{DisabledBy, Entry, Status};
 pub use handle::BackendHandle;
-pub use known::{KNOWN_BACKENDS, KnownBackend};
+pub use known::KNOWN_BACKENDS;
 pub use search_path::SearchDir;
 pub use set::{LoadOptions, PluginSet};

@@ -112,7 +112,6 @@ pub fn run(plugins: PluginSet, gather: GatherSettings, settings: ServeSettings, 
         Failure::error(format!("cannot listen on {addr}: {e}")).help("choose another address with --addr")
     })?;
     let local = listener.local_addr().map_err(|e| Failure::error(e.to_string()))?;
-    let (plugins_json, ready_json) = routes::startup_documents(&plugins);
     let state = Arc::new(routes::ServerState {
         plugins: Arc::new(plugins),
         settings: gather,
@@ -120,8 +119,6 @@ pub fn run(plugins: PluginSet, gather: GatherSettings, settings: ServeSettings, 
         check_cache: cache::Cache::new(settings.cache_ttl),
         backend_calls: Semaphore::new(settings.max_backend_calls.max(1)),
         request_timeout: settings.request_timeout,
-        plugins_json,
-        ready_json,
     });
     let router = routes::router(state);
     eprintln!("skyhost serve: listening on http://{local}");
@@ -169,5 +166,8 @@ pub fn run(plugins: PluginSet, gather: GatherSettings, settings: ServeSettings, 
             eprintln!("skyhost serve: stopped after {:.1} s", started.elapsed().as_secs_f64());
         }
     });
+    // Calls still running end at their deadline (their workers are killed
+    // then); nothing waits for them here.
+    runtime.shutdown_background();
     Ok(0)
 }

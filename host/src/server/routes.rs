@@ -47,10 +47,6 @@ pub struct ServerState {
     pub backend_calls: Semaphore,
     /// Deadline of one request.
     pub request_timeout: Duration,
-    /// `/v1/plugins`, serialised at startup.
-    pub plugins_json: Bytes,
-    /// `/readyz`, serialised at startup.
-    pub ready_json: Bytes,
 }
 
 fn json(status: StatusCode, body: Bytes) -> Response {
@@ -305,11 +301,11 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .route("/healthz", get(|| async { json(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ok\"}")) }))
         .route(
             "/readyz",
-            get(|State(st): State<Arc<ServerState>>| async move { json(StatusCode::OK, st.ready_json.clone()) }),
+            get(|State(st): State<Arc<ServerState>>| async move { json(StatusCode::OK, plugin_documents(&st.plugins).1) }),
         )
         .route(
             "/v1/plugins",
-            get(|State(st): State<Arc<ServerState>>| async move { json(StatusCode::OK, st.plugins_json.clone()) }),
+            get(|State(st): State<Arc<ServerState>>| async move { json(StatusCode::OK, plugin_documents(&st.plugins).0) }),
         )
         .route("/v1/gpus", get(gpus))
         .route("/v1/check", get(check_route))
@@ -323,11 +319,12 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .with_state(state)
 }
 
-/// The bodies `/v1/plugins` and `/readyz` serve.
-pub fn startup_documents(plugins: &PluginSet) -> (Bytes, Bytes) {
+/// The bodies `/v1/plugins` and `/readyz` serve: the startup report, with a
+/// plugin whose worker keeps crashing shown as broken until it runs cleanly.
+pub fn plugin_documents(plugins: &PluginSet) -> (Bytes, Bytes) {
     let report = plugins_command::report(plugins);
-    let backends: Vec<serde_json::Value> = plugins
-        .entries
+    let backends: Vec<serde_json::Value> = report
+        .plugins
         .iter()
         .map(|e| {
             serde_json::json!({

@@ -211,6 +211,7 @@ impl Worker {
         };
         match serde_json::from_str::<Hello>(&hello) {
             Ok(Hello::Loaded(info)) => {
+                let info = *info;
                 self.layout_checked.store(true, Ordering::Relaxed);
                 Ok((running, info))
             }

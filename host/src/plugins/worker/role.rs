@@ -35,7 +35,7 @@ pub const PLUGIN_FD: i32 = 3;
 #[serde(rename_all = "snake_case")]
 pub enum Hello {
     /// The plugin loaded and described itself.
-    Loaded(PluginInfo),
+    Loaded(Box<PluginInfo>),
     /// It did not.
     Failed(LoadFailure),
 }
@@ -86,7 +86,7 @@ fn run(name: &str, path: &Path, layout_checked: bool, memory_mb: u64) -> u8 {
         .and_then(|header| loader::init(header, path, name, layout_checked));
     let module = match loaded {
         Ok(l) => {
-            send(Kind::Hello, 0, &serde_json::to_string(&Hello::Loaded(l.info)).unwrap_or_default());
+            send(Kind::Hello, 0, &serde_json::to_string(&Hello::Loaded(Box::new(l.info))).unwrap_or_default());
             l.module
         }
         Err(failure) => {
