@@ -6,8 +6,9 @@ use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 use crate::{
     cli::Cli,
     config::Config,
+    diagnostics::Failure,
     gpus::request::backend_of,
-    plugins::{DisabledBy, Isolation, LoadOptions, PluginSet, search_path, worker::WorkerOptions},
+    plugins::{DisabledBy, Isolation, LoadOptions, PluginSet, lock::Lock, search_path, worker::WorkerOptions},
 };
 
 /// Where plugins run when neither `--isolation`, `SKYHOST_ISOLATION` nor the
@@ -90,17 +91,35 @@ impl App {
     }
 
     /// Discovers and loads the plugins for a command-line command.
-    pub fn load_plugins(&self) -> PluginSet {
-        self.load_plugins_as(CLI_ISOLATION, None)
+    pub fn load_plugins(&self) -> Result<PluginSet, Failure> {
+        self.load_plugins_as(CLI_ISOLATION, None, false)
     }
 
     /// Discovers and loads the plugins; `isolation` unless configured
     /// otherwise. `server_deadline`: the server's request deadline, which
     /// also bounds every call, and restarts of workers are logged.
-    pub fn load_plugins_as(&self, isolation: Isolation, server_deadline: Option<Duration>) -> PluginSet {
+    /// `locking`: hash every file for `plugins --lock`, and pin nothing yet.
+    pub fn load_plugins_as(
+        &self,
+        isolation: Isolation,
+        server_deadline: Option<Duration>,
+        locking: bool,
+    ) -> Result<PluginSet, Failure> {
         let p = &self.config.plugins;
+        let lock = match (p.require_lock == Some(true) && !locking, self.lock_path()) {
+            (false, _) => None,
+            (true, None) => {
+                return Err(Failure::usage(
+                    "[plugins] require_lock is set, but there is no config directory for plugins.lock",
+                ));
+            }
+            (true, Some(path)) => Some(
+                Lock::read(&path)
+                    .map_err(|e| Failure::usage(e).help("fix or remove it, then run `skyhost plugins --lock`"))?,
+            ),
+        };
         let call_timeout = Duration::from_secs_f64(p.call_timeout_secs.unwrap_or(30.0));
-        PluginSet::load(LoadOptions {
+        Ok(PluginSet::load(LoadOptions {
             search_path: self.search_path(),
             disabled: self.disabled(),
             cache_dir: dirs::cache_dir(),
@@ -112,6 +131,13 @@ impl App {
                 log_restarts: server_deadline.is_some(),
             },
             call_timeout: server_deadline.map_or(call_timeout, |d| d.min(call_timeout)),
-        })
+            hash_files: locking,
+            lock,
+        }))
+    }
+
+    /// Where `plugins.lock` is.
+    pub fn lock_path(&self) -> Option<PathBuf> {
+        crate::plugins::lock::lock_path(self.config_path.as_deref())
     }
 }

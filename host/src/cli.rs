@@ -126,6 +126,10 @@ pub struct PluginsArgs {
     /// Output format
     #[arg(short, long, value_enum, default_value_t = Format::Table)]
     pub output: Format,
+
+    /// Pin the loaded plugin files (name, SHA-256, interface) in plugins.lock beside the config file
+    #[arg(long)]
+    pub lock: bool,
 }
 
 /// `skyhost show-gpus` / `skyhost gpus list`.

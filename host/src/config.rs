@@ -36,6 +36,8 @@ pub struct PluginsConfig {
     pub call_timeout_secs: Option<f64>,
     /// Time a plugin has to load in a worker, in seconds.
     pub load_timeout_secs: Option<f64>,
+    /// Refuse plugin files that are not pinned in `plugins.lock`.
+    pub require_lock: Option<bool>,
 }
 
 /// `[catalog]`: where cloud catalogs come from.

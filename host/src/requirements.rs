@@ -67,6 +67,7 @@ impl Unmet {
             Self::Unavailable { status: Status::Disabled, .. } => "backend_disabled",
             Self::Unavailable { status: Status::Missing, .. } => "backend_missing",
             Self::Unavailable { status: Status::Incompatible, .. } => "backend_incompatible",
+            Self::Unavailable { status: Status::Untrusted, .. } => "backend_untrusted",
             Self::Unavailable { .. } => "backend_broken",
         }
     }

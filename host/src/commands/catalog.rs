@@ -61,7 +61,7 @@ pub fn note_local(app: &App) {
 
 /// `skyhost catalog status`.
 pub fn status(app: &App, format: Format) -> Result<u8, Failure> {
-    let plugins = app.load_plugins();
+    let plugins = app.load_plugins()?;
     let settings = CatalogSettings { auto_update: false, ..CatalogSettings::from_app(app) };
     let rows: Vec<Status> = fan_out(
         selected(&plugins, &[], "catalog status").unwrap_or_default(),
@@ -129,7 +129,7 @@ pub fn update(app: &App, clouds: &[String]) -> Result<u8, Failure> {
             "`catalog update` downloads catalogs, and --offline (or SKYHOST_OFFLINE) forbids it",
         ));
     }
-    let plugins = app.load_plugins();
+    let plugins = app.load_plugins()?;
     let chosen = selected(&plugins, clouds, "catalog update")?;
     let settings = CatalogSettings::from_app(app);
     let bar = if crate::progress::enabled() { ProgressBar::new(chosen.len() as u64) } else { ProgressBar::hidden() };

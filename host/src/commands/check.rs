@@ -128,7 +128,7 @@ pub fn run(app: &App, args: &CheckArgs) -> Result<u8, Failure> {
     let results = match &app.server {
         Some(server) => client::check(server, &args.backends, &args.contexts, args.all_contexts)?,
         None => {
-            let plugins = app.load_plugins();
+            let plugins = app.load_plugins()?;
             let settings = GatherSettings::from_app(app)?;
             Checks { backends: checks(&plugins, &args.backends, &args.contexts, args.all_contexts, &settings)? }
         }

@@ -8,7 +8,10 @@ use crate::{
     cli::{Format, PluginsArgs},
     client,
     diagnostics::{Diagnostic, Failure, print_stdout},
-    plugins::{Entry, PluginSet, SearchDir, Status},
+    plugins::{
+        Entry, PluginSet, SearchDir, Status,
+        lock::{Lock, Pin},
+    },
     table,
 };
 
@@ -47,6 +50,12 @@ pub fn report(set: &PluginSet) -> PluginsReport {
 /// Runs the command: the plugins found here, or the server's with `--server`.
 pub fn run(app: &App, args: &PluginsArgs) -> Result<u8, Failure> {
     let (report, config) = match &app.server {
+        Some(_) if args.lock => {
+            return Err(Failure::usage(
+                "`plugins --lock` pins this machine's plugin files; it cannot be sent to a server",
+            )
+            .help("run it where the server runs, without --server / SKYHOST_SERVER"));
+        }
         Some(server) => {
             let report = client::plugins(server)?;
             if args.output == Format::Table {
@@ -54,7 +63,12 @@ pub fn run(app: &App, args: &PluginsArgs) -> Result<u8, Failure> {
             }
             (report, None)
         }
-        None => (report(&app.load_plugins()), Some(app.config_path.as_deref())),
+        None if args.lock => {
+            let set = app.load_plugins_as(crate::app::CLI_ISOLATION, None, true)?;
+            write_lock(app, &set)?;
+            (report(&set), Some(app.config_path.as_deref()))
+        }
+        None => (report(&app.load_plugins()?), Some(app.config_path.as_deref())),
     };
     let text = match args.output {
         Format::Json => serde_json::to_string_pretty(&report).expect("report serialises") + "\n",
@@ -62,6 +76,26 @@ pub fn run(app: &App, args: &PluginsArgs) -> Result<u8, Failure> {
     };
     print_stdout(&text)?;
     Ok(0)
+}
+
+/// Pins every loaded plugin file in `plugins.lock`.
+fn write_lock(app: &App, set: &PluginSet) -> Result<(), Failure> {
+    let path = app.lock_path().ok_or_else(|| Failure::error("there is no config directory to put plugins.lock in"))?;
+    let mut pins: Vec<Pin> = Vec::new();
+    for e in set.entries.iter().filter(|e| e.status == Status::Loaded) {
+        let (Some(file), Some(sha256), Some(info)) =
+            (e.path.as_deref().and_then(|p| p.file_name()), e.sha256.clone(), e.info.as_ref())
+        else {
+            continue;
+        };
+        let file = file.to_string_lossy().into_owned();
+        if !pins.iter().any(|p| p.file == file) {
+            pins.push(Pin { file, sha256, interface_version: info.interface_version.clone() });
+        }
+    }
+    Lock::write(&path, &pins).map_err(|e| Failure::error(format!("cannot write {}: {e}", path.display())))?;
+    Diagnostic::note(format!("pinned {} plugin file(s) in {}", pins.len(), path.display())).eprint();
+    Ok(())
 }
 
 /// `config`: the config file read, for a local report (`Some(None)`: none).

@@ -23,6 +23,6 @@ pub fn run(app: &App, args: &ServeArgs) -> Result<u8, Failure> {
         header_timeout: Duration::from_secs_f64(c.header_timeout_secs.unwrap_or(10.0).max(0.1)),
     };
     let gather = crate::gpus::gather::GatherSettings::from_app(app)?;
-    let plugins = app.load_plugins_as(crate::plugins::Isolation::Process, Some(settings.request_timeout));
+    let plugins = app.load_plugins_as(crate::plugins::Isolation::Process, Some(settings.request_timeout), false)?;
     server::run(plugins, gather, settings, app)
 }

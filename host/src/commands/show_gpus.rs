@@ -110,7 +110,7 @@ pub fn run(app: &App, args: &ShowGpusArgs, invoked_as: &str) -> Result<u8, Failu
         let report = client::show_gpus(server, &req)?;
         return print_report(&report, args.output);
     }
-    let plugins = app.load_plugins();
+    let plugins = app.load_plugins()?;
     let command = match &req.infra {
         Some(i) => format!("{invoked_as} --infra {i}"),
         None => invoked_as.to_string(),

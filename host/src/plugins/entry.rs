@@ -56,6 +56,8 @@ pub enum Status {
     Incompatible,
     /// The file is not a loadable plugin.
     Broken,
+    /// Not pinned in `plugins.lock`, or its contents differ from the pin.
+    Untrusted,
 }
 
 impl Status {
@@ -68,6 +70,7 @@ impl Status {
             Self::Shadowed => "shadowed",
             Self::Incompatible => "incompatible",
             Self::Broken => "broken",
+            Self::Untrusted => "untrusted",
         }
     }
 }
@@ -103,6 +106,9 @@ pub struct Entry {
     /// the file is remembered as checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layout_check: Option<LayoutCheck>,
+    /// SHA-256 of the file, when it was hashed (`plugins --lock`, `require_lock`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
     /// For a loaded plugin: where it runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub isolation: Option<super::Isolation>,
@@ -135,6 +141,7 @@ impl Entry {
             disabled_by: Vec::new(),
             load_ms: None,
             layout_check: None,
+            sha256: None,
             isolation: None,
             health: None,
         }

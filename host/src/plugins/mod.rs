@@ -4,7 +4,8 @@
 //!
 //! * [`search_path`]: where to look; [`preflight`] and [`trust`]: what may be
 //!   handed to the dynamic loader; [`loader`]: mapping a file and reading its
-//!   root module; [`verified`]: what is remembered of files that passed.
+//!   root module; [`verified`]: what is remembered of files that passed;
+//!   [`lock`]: files the user pinned.
 //! * [`set`]: the whole resolution, into report [`entry`]s and loaded
 //!   backends; [`bundle`]: files that serve several backends.
 //! * [`handle`]: the host's [`BackendHandle`], which reaches its plugin
@@ -16,6 +17,7 @@ pub mod entry;
 pub mod handle;
 pub mod known;
 pub mod loader;
+pub mod lock;
 pub mod preflight;
 pub mod search_path;
 pub mod set;

@@ -14,7 +14,9 @@ use super::{
     BackendHandle, Isolation, KNOWN_BACKENDS, SearchDir, bundle,
     connection::{Connection, InProcess},
     entry::{DisabledBy, Entry, LayoutCheck, Status},
-    known, loader, preflight, search_path, verified,
+    known, loader,
+    lock::{self, Lock},
+    preflight, search_path, verified,
     worker::{Worker, WorkerOptions},
 };
 
@@ -33,6 +35,10 @@ pub struct LoadOptions {
     pub worker: WorkerOptions,
     /// Deadline of a call that names none.
     pub call_timeout: Duration,
+    /// Hash every plugin file opened (for `plugins --lock`).
+    pub hash_files: bool,
+    /// Refuse files that differ from their pin (`require_lock`).
+    pub lock: Option<Lock>,
 }
 
 /// Every backend the host knows of after startup.
@@ -56,6 +62,21 @@ struct Opened {
     connection: Arc<dyn Connection>,
     info: PluginInfo,
     layout_check: LayoutCheck,
+    sha256: Option<String>,
+}
+
+/// Why a plugin file was not loaded.
+enum Refused {
+    /// It could not be loaded (broken or incompatible).
+    Failed(loader::LoadFailure),
+    /// Its contents are not the ones pinned in `plugins.lock`.
+    Untrusted { reason: String, hint: String },
+}
+
+impl From<loader::LoadFailure> for Refused {
+    fn from(f: loader::LoadFailure) -> Self {
+        Self::Failed(f)
+    }
 }
 
 impl PluginSet {
@@ -110,10 +131,17 @@ impl PluginSet {
                 let ms = Some(file_started.elapsed().as_secs_f64() * 1e3);
                 let opened = match opened {
                     Ok(o) => o,
-                    Err(f) => {
+                    Err(refused) => {
                         for name in &served {
                             let mut e = Entry::new(name, Status::Broken, Some(c.path.clone()));
-                            e.fail(f.clone());
+                            match &refused {
+                                Refused::Failed(f) => e.fail(f.clone()),
+                                Refused::Untrusted { reason, hint } => {
+                                    e.status = Status::Untrusted;
+                                    e.reason = Some(reason.clone());
+                                    e.hint = Some(hint.clone());
+                                }
+                            }
                             e.load_ms = ms;
                             entries.push(e);
                         }
@@ -131,6 +159,7 @@ impl PluginSet {
                         e.info = Some(info.clone());
                         e.load_ms = ms;
                         e.layout_check = Some(opened.layout_check);
+                        e.sha256.clone_from(&opened.sha256);
                         e.isolation = Some(options.isolation);
                         entries.push(e);
                         set.loaded.push(Arc::new(BackendHandle {
@@ -210,12 +239,7 @@ impl PluginSet {
 
 /// Checks and opens one plugin file: in this process, or in a worker
 /// (started now only when the file's description is not remembered).
-fn open(
-    path: &Path,
-    name: &str,
-    options: &LoadOptions,
-    verified: &mut verified::Verified,
-) -> Result<Opened, loader::LoadFailure> {
+fn open(path: &Path, name: &str, options: &LoadOptions, verified: &mut verified::Verified) -> Result<Opened, Refused> {
     let checked = preflight::check(path).map_err(|e| loader::LoadFailure {
         incompatible: false,
         reason: e.to_string(),
@@ -223,6 +247,20 @@ fn open(
         detail: String::new(),
     })?;
     let meta = checked.meta.clone();
+    let sha256 = if options.hash_files || options.lock.is_some() {
+        Some(lock::sha256_of(&checked.file).map_err(|e| loader::LoadFailure {
+            incompatible: false,
+            reason: format!("cannot read it: {e}"),
+            hint: format!("check that {} is readable", path.display()),
+            detail: String::new(),
+        })?)
+    } else {
+        None
+    };
+    if let (Some(lock), Some(sha)) = (&options.lock, &sha256) {
+        let file_name = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        lock.check(&file_name, sha).map_err(|(reason, hint)| Refused::Untrusted { reason, hint })?;
+    }
     let remembered = verified.lookup(&meta, path);
     let layout_check = if remembered.is_some() { LayoutCheck::Remembered } else { LayoutCheck::Checked };
     let remembered_info = remembered.flatten().cloned();
@@ -244,7 +282,7 @@ fn open(
     if remembered_info.as_ref() != Some(&info) {
         verified.record(&meta, path, &info);
     }
-    Ok(Opened { connection, info, layout_check })
+    Ok(Opened { connection, info, layout_check, sha256 })
 }
 
 fn io_reason(e: &std::io::Error) -> String {

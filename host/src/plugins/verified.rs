@@ -14,8 +14,10 @@
 //! to ask a plugin what it is.
 //!
 //! The memory is trusted only when it is the current user's and no one else
-//! can write it; otherwise it is ignored and written anew.
-//! `SKYHOST_VERIFY_ALWAYS=1` turns it off.
+//! can write it; otherwise it is ignored and written anew. Each line also
+//! carries an HMAC-SHA256 under a random key kept beside it (owner-only), so
+//! a line skyhost did not write itself (forged, or copied from elsewhere)
+//! never skips a check. `SKYHOST_VERIFY_ALWAYS=1` turns the memory off.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -25,12 +27,15 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use ring::hmac;
 use skyhost_plugin_api::PluginInfo;
 
 /// The remembered checks, and the ones made in this run.
 #[derive(Debug, Default)]
 pub struct Verified {
     file: Option<PathBuf>,
+    /// Signs this host's lines; `None` when no key could be had.
+    key: Option<hmac::Key>,
     host: String,
     /// This host's lines: key → the description remembered with it.
     known: HashMap<String, Option<PluginInfo>>,
@@ -60,7 +65,9 @@ impl Verified {
         if std::env::var_os("SKYHOST_VERIFY_ALWAYS").is_some_and(|v| !v.is_empty() && v != "0") {
             return Self::default();
         }
-        let Some(file) = dir.map(|d| d.join("skyhost/verified-plugins")) else { return Self::default() };
+        let Some(dir) = dir.map(|d| d.join("skyhost")) else { return Self::default() };
+        let file = dir.join("verified-plugins");
+        let Some(key) = signing_key(&dir) else { return Self::default() };
         let host = host_identity();
         let meta = std::fs::symlink_metadata(&file).ok();
         let rewrite = meta.as_ref().is_some_and(|m| !m.is_file() || !trustworthy(m));
@@ -72,13 +79,19 @@ impl Verified {
                 others.push(line.to_string());
                 continue;
             }
-            let (key, info) = match line.split_once('\t') {
-                Some((key, json)) => (key, serde_json::from_str(json).ok()),
-                None => (line, None),
+            // `<identity>\t<mac>\t<description>`; a line whose MAC does not
+            // verify was not written by skyhost under this key: dropped.
+            let mut parts = line.splitn(3, '\t');
+            let (Some(id), Some(mac), json) = (parts.next(), parts.next(), parts.next().unwrap_or("")) else {
+                continue;
             };
-            known.insert(key.to_string(), info);
+            let Some(mac) = from_hex(mac) else { continue };
+            if hmac::verify(&key, signed(id, json).as_bytes(), &mac).is_err() {
+                continue;
+            }
+            known.insert(id.to_string(), serde_json::from_str(json).ok());
         }
-        Self { file: Some(file), known, others, host, added: Vec::new(), rewrite }
+        Self { file: Some(file), key: Some(key), known, others, host, added: Vec::new(), rewrite }
     }
 
     fn key(&self, meta: &Metadata, path: &Path) -> Option<String> {
@@ -116,9 +129,11 @@ impl Verified {
     /// check next time).
     pub fn save(&self) {
         let Some(file) = self.file.as_ref().filter(|_| !self.added.is_empty() || self.rewrite) else { return };
-        let line = |key: &str, info: Option<&PluginInfo>| match info.and_then(|i| serde_json::to_string(i).ok()) {
-            Some(json) => format!("{key}\t{json}"),
-            None => key.to_string(),
+        let Some(mac_key) = &self.key else { return };
+        let line = |id: &str, info: Option<&PluginInfo>| {
+            let json = info.and_then(|i| serde_json::to_string(i).ok()).unwrap_or_default();
+            let mac = hmac::sign(mac_key, signed(id, &json).as_bytes());
+            format!("{id}\t{}\t{json}", to_hex(mac.as_ref()))
         };
         // Other binaries' lines, then this host's, then this run's; the file
         // keeps the last 2000 lines (an entry dropped costs one full check).
@@ -149,6 +164,46 @@ impl Verified {
     }
 }
 
+fn signed(id: &str, json: &str) -> String {
+    format!("{id}\t{json}")
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn from_hex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
+}
+
+/// The key that signs the memory's lines: `verified-plugins.key` in `dir`,
+/// made (32 random bytes, owner-only) when it does not exist. A key file
+/// that others can read or write is replaced, which voids every line.
+fn signing_key(dir: &Path) -> Option<hmac::Key> {
+    let path = dir.join("verified-plugins.key");
+    let usable = |m: &Metadata| {
+        // SAFETY: geteuid has no preconditions.
+        m.is_file() && m.uid() == unsafe { libc::geteuid() } && m.permissions().mode() & 0o077 == 0 && m.len() == 32
+    };
+    if std::fs::symlink_metadata(&path).is_ok_and(|m| usable(&m))
+        && let Ok(bytes) = std::fs::read(&path)
+    {
+        return Some(hmac::Key::new(hmac::HMAC_SHA256, &bytes));
+    }
+    let mut bytes = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).ok()?;
+    std::fs::create_dir_all(dir).ok()?;
+    let tmp = dir.join(format!(".verified-plugins.key.{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).ok()?;
+    f.write_all(&bytes).ok()?;
+    std::fs::rename(&tmp, &path).ok()?;
+    Some(hmac::Key::new(hmac::HMAC_SHA256, &bytes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,7 +217,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = dir.path().join("skyhost/verified-plugins");
         std::fs::create_dir_all(cache.parent().unwrap()).unwrap();
-        std::fs::write(&cache, "another-skyhost-binary 1 2 3 4.5 6.7 /x/libskyhost_a.so\n").unwrap();
+        std::fs::write(&cache, "another-skyhost-binary 1 2 3 4.5 6.7 /x/libskyhost_a.so\tab\t\n").unwrap();
         std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o600)).unwrap();
         let plugin = dir.path().join("libskyhost_b.so");
         std::fs::write(&plugin, b"x").unwrap();
@@ -202,5 +257,31 @@ mod tests {
         forged.save();
         assert_eq!(std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777, 0o600, "written anew");
         assert_eq!(std::fs::read_to_string(&cache).unwrap(), "", "without the lines it could not vouch for");
+    }
+
+    #[test]
+    fn a_line_skyhost_did_not_sign_is_not_believed() {
+        let dir = tempfile::tempdir().unwrap();
+        let plugin = dir.path().join("libskyhost_b.so");
+        std::fs::write(&plugin, b"x").unwrap();
+        let meta = std::fs::metadata(&plugin).unwrap();
+        let mut v = Verified::load(Some(dir.path().to_path_buf()));
+        v.record(&meta, &plugin, &info("b"));
+        v.save();
+        let cache = dir.path().join("skyhost/verified-plugins");
+        let good = std::fs::read_to_string(&cache).unwrap();
+        let (id, rest) = good.trim_end().split_once('\t').unwrap();
+        let (_, json) = rest.split_once('\t').unwrap();
+        for forged in [format!("{id}\t{}\t{json}\n", "00".repeat(32)), format!("{id}\n"), format!("{id}\t\t{json}\n")] {
+            std::fs::write(&cache, &forged).unwrap();
+            assert!(Verified::load(Some(dir.path().to_path_buf())).lookup(&meta, &plugin).is_none(), "{forged}");
+        }
+        std::fs::write(&cache, &good).unwrap();
+        assert!(Verified::load(Some(dir.path().to_path_buf())).lookup(&meta, &plugin).is_some());
+        // A new key (the old one was readable by others) voids every line.
+        let key = dir.path().join("skyhost/verified-plugins.key");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(Verified::load(Some(dir.path().to_path_buf())).lookup(&meta, &plugin).is_none());
+        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600, "replaced");
     }
 }
