@@ -172,10 +172,26 @@ fn storm(server: &skyhost_e2e::Server, path: &str, rounds: usize) -> Vec<(u16, S
 
 #[test]
 fn the_server_outlives_its_plugins_and_reports_one_that_keeps_crashing() {
-    let sb = sandbox_with(&["segv", "loop"]);
+    let all: Vec<&str> = CALL_FAULTS.iter().map(|(f, _)| *f).chain(["stdout", "exitctor", "sleepctor"]).collect();
+    let sb = sandbox_with(&all);
     sb.write_config(&format!("{LIMITS}[serve]\ncache_ttl_secs = 0\nrequest_timeout_secs = 5\n"));
     let server = sb.serve(&[]);
     let pid = server.child.id();
+    let log = server.stderr.lock().unwrap().join("\n");
+    assert!(log.contains("backend sleepctor: broken") && log.contains("backend exitctor: broken"), "{log}");
+
+    // One listing with every fault at once: one note each, AWS answers.
+    let (status, listing) = server.get_json("/v1/gpus");
+    assert_eq!(status, 200, "{listing}");
+    assert!(listing["common_gpus"].as_array().is_some_and(|a| !a.is_empty()), "{listing}");
+    let notes: Vec<String> =
+        listing["notes"].as_array().unwrap().iter().map(|n| n["message"].as_str().unwrap().to_string()).collect();
+    for (fault, said) in CALL_FAULTS {
+        let about: Vec<&String> = notes.iter().filter(|n| n.contains(&format!("libskyhost_{fault}.so"))).collect();
+        assert_eq!(about.len(), 1, "{fault}: {notes:#?}");
+        assert!(about[0].ends_with(said), "{fault}: {}", about[0]);
+    }
+    assert!(!notes.iter().any(|n| n.contains("libskyhost_stdout.so")), "{notes:#?}");
 
     // Fifty requests to a plugin that loops: each is cut off at the call's
     // deadline, its worker killed; the threads do not pile up.

@@ -283,21 +283,26 @@ fn with_no_backend_at_all_show_gpus_says_how_to_get_one() {
 
 #[test]
 fn a_plugin_built_against_the_previous_interface_version_loads_and_answers() {
-    let sb = Sandbox::new().with_plugins(&["aws"]).with_fixture("prevminor", "prevminor");
-    let json = sb.run(["plugins", "-o", "json"]).json();
-    let e = entry(&json, "prevminor");
-    assert_eq!(e["status"], "loaded", "{e:#}");
-    assert_eq!(e["info"]["interface_version"], "1.0.0");
-    // It answers a 1.1 host's query, though its responses lack 1.1's fields.
-    let run = sb.run(["show-gpus", "OLDGPU"]);
-    run.expect_code(0);
-    assert!(run.stdout.contains("OLDGPU  2    PrevMinor  old.2x"), "{}", run.stdout);
-    // And a method it does not have is refused with an upgrade hint.
-    let check = sb.run(["check", "prevminor"]);
-    assert!(
-        check.stdout.contains("does not implement 'check'") || check.stderr.contains("does not implement 'check'"),
-        "{check:?}"
-    );
+    // In either isolation mode: a worker speaks to it as the host would.
+    for mode in ["process", "in-process"] {
+        let sb =
+            Sandbox::new().with_plugins(&["aws"]).with_fixture("prevminor", "prevminor").env("SKYHOST_ISOLATION", mode);
+        let json = sb.run(["plugins", "-o", "json"]).json();
+        let e = entry(&json, "prevminor");
+        assert_eq!(e["status"], "loaded", "{mode}: {e:#}");
+        assert_eq!(e["isolation"], mode);
+        assert_eq!(e["info"]["interface_version"], "1.0.0");
+        // It answers a 1.1 host's query, though its responses lack 1.1's fields.
+        let run = sb.run(["show-gpus", "OLDGPU"]);
+        run.expect_code(0);
+        assert!(run.stdout.contains("OLDGPU  2    PrevMinor  old.2x"), "{mode}: {}", run.stdout);
+        // And a method it does not have is refused with an upgrade hint.
+        let check = sb.run(["check", "prevminor"]);
+        assert!(
+            check.stdout.contains("does not implement 'check'") || check.stderr.contains("does not implement 'check'"),
+            "{mode}: {check:?}"
+        );
+    }
 }
 
 #[test]
