@@ -588,7 +588,7 @@ fn run_as_pod(sb: &Sandbox, port: u16, token: &str, args: &[&str]) -> Option<sky
     let probe =
         std::process::Command::new("unshare").args(["-rm", "sh", "-c", "mount -t tmpfs tmpfs /var/run"]).output();
     if !probe.is_ok_and(|o| o.status.success()) {
-        eprintln!("skipped: this machine cannot make a private mount namespace (unshare -rm)");
+        skyhost_e2e::skip("this machine cannot make a private mount namespace (unshare -rm)");
         return None;
     }
     let inner = sb.command(args);

@@ -269,8 +269,7 @@ fn in_a_terminal(sb: &Sandbox, args: &str, no_color: bool) -> String {
 #[test]
 fn colour_only_on_a_terminal_and_never_with_no_color() {
     if std::process::Command::new("script").arg("--version").output().is_err() {
-        eprintln!("skipped: `script` (util-linux) is not installed");
-        return;
+        return skyhost_e2e::skip("`script` (bsdutils) is not installed");
     }
     let sb = clouds();
     let piped = sb.run(["show-gpus"]);
@@ -304,8 +303,7 @@ fn completions_and_man_page_come_from_the_same_definitions() {
 #[test]
 fn a_spinner_says_what_it_waits_for_on_a_terminal_only() {
     if std::process::Command::new("script").arg("--version").output().is_err() {
-        eprintln!("skipped: `script` (util-linux) is not installed");
-        return;
+        return skyhost_e2e::skip("`script` (bsdutils) is not installed");
     }
     let api = KubeApi::start(ClusterSpec {
         nodes: vec![node("g").gpus("nvidia.com/gpu", 1).label("skypilot.co/accelerator", "t4").0],
