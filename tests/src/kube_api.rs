@@ -44,6 +44,8 @@ struct Shared {
     faults: Mutex<Faults>,
     requests: Mutex<Vec<String>>,
     paths: Mutex<Vec<String>>,
+    /// While true, list requests are received (and counted) but not answered.
+    held: tokio::sync::watch::Sender<bool>,
 }
 
 /// A running API double; stops when dropped.
@@ -108,6 +110,7 @@ async fn list(
         keys.sort();
         keys.join("&")
     }));
+    let _ = s.held.subscribe().wait_for(|held| !held).await;
     let faults = s.faults.lock().expect("lock").clone();
     if let Some(d) = faults.delay {
         tokio::time::sleep(d).await;
@@ -201,6 +204,7 @@ impl KubeApi {
             faults: Mutex::default(),
             requests: Mutex::default(),
             paths: Mutex::default(),
+            held: tokio::sync::watch::Sender::new(false),
         });
         let mut api = Self { addr: ([127, 0, 0, 1], 0).into(), shared, runtime: Some(runtime) };
         api.addr = api.also_listen();
@@ -294,6 +298,23 @@ impl KubeApi {
     /// The paths of the list requests served so far (`/api/v1/pods`).
     pub fn paths(&self) -> Vec<String> {
         self.shared.paths.lock().expect("lock").clone()
+    }
+
+    /// Holds every list request from now on until [`KubeApi::release`]: a
+    /// test can then act while requests are certainly in flight.
+    pub fn hold(&self) {
+        self.shared.held.send_replace(true);
+    }
+
+    /// Answers the held requests and those that come later.
+    pub fn release(&self) {
+        self.shared.held.send_replace(false);
+    }
+
+    /// Waits until at least `n` list requests have come in (panics after a minute).
+    #[track_caller]
+    pub fn wait_for_requests(&self, n: usize) {
+        crate::wait_until(&format!("{n} list requests"), || self.requests().len() >= n);
     }
 
     /// Requests served so far (`PodList?continue=...&limit=500`).

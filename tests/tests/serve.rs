@@ -213,13 +213,15 @@ fn identical_requests_share_one_backend_call_and_shutdown_finishes_them() {
         nodes: vec![node("g").gpus("nvidia.com/gpu", 8).label("skypilot.co/accelerator", "h100").0],
         ..Default::default()
     });
-    api.set_faults(|f| f.delay = Some(Duration::from_millis(800)));
     let sb = Sandbox::new().with_plugins(&["kubernetes"]);
     let kc = sb.path().join("kubeconfig");
     std::fs::write(&kc, kubeconfig(&[("lab", &api.url(), "t")], Some("lab"))).unwrap();
     let sb = sb.env("KUBECONFIG", &kc);
     let server = sb.serve(&[]);
     let addr = server.addr();
+    // The cluster holds its answer until the test lets it go, so the twenty
+    // requests are certainly in flight when SIGTERM comes.
+    api.hold();
     let clients: Vec<_> = (0..20)
         .map(|_| {
             let addr = addr.clone();
@@ -231,15 +233,19 @@ fn identical_requests_share_one_backend_call_and_shutdown_finishes_them() {
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(300));
-    // SIGTERM while the 20 requests wait on the slow cluster: they finish first.
-    let exit = server.terminate();
+    api.wait_for_requests(1);
+    skyhost_e2e::wait_until("the server to read all twenty requests", || server.connections_read() >= 20);
+    // SIGTERM while the 20 requests wait on the held cluster: they finish first.
+    server.signal(libc::SIGTERM);
+    server.wait_for_log("shutting down; finishing requests in flight");
+    assert!(clients.iter().all(|c| !c.is_finished()), "no answer before the cluster's");
+    api.release();
     for c in clients {
         let (status, _, body) = c.join().unwrap();
         assert_eq!(status, 200, "{body}");
         assert!(body.contains("\"free\":8"), "{body}");
     }
-    assert_eq!(exit, 0);
+    assert_eq!(server.wait(), 0);
     let node_lists = api.requests().iter().filter(|r| r.starts_with("NodeList")).count();
     assert_eq!(node_lists, 1, "one backend call for twenty identical requests");
 }
