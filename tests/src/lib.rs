@@ -72,6 +72,18 @@ pub fn skip(why: &str) {
     }
 }
 
+/// A layout `tests/run` built with `dist/layout --profile dev`; panics with
+/// the fix when it is missing.
+pub fn layout(kind: &str) -> PathBuf {
+    let p = build_dir().parent().expect("target/").join("layout").join(kind);
+    assert!(
+        p.join("bin/skyhost").is_file(),
+        "{} is missing: run `tests/run`, which builds it with dist/layout before testing",
+        p.display()
+    );
+    p
+}
+
 /// The shared catalog snapshot, when this machine has it.
 pub fn shared_catalogs() -> Option<PathBuf> {
     let p = workspace().join("../shared/catalogs/v8");
@@ -143,20 +155,13 @@ impl Sandbox {
         Self { dir, env: Vec::new(), bin, plugin_path: true }
     }
 
-    /// Builds the distributable layout in the sandbox (`layout/bin/skyhost`,
-    /// `layout/lib/skyhost/plugins/`), with or without the Kubernetes plugin,
-    /// and runs its binary from now on, with the default plugin path only.
+    /// Runs the binary of the distributable layout that `tests/run` built
+    /// with `dist/layout` (`target/layout/full` or `target/layout/minimal`,
+    /// without the Kubernetes plugin) from now on, with the default plugin
+    /// path only: it finds its plugins through `<prefix>/lib/skyhost/plugins`.
     pub fn use_layout(mut self, with_kubernetes: bool) -> Self {
-        let root = self.path().join("layout");
-        std::fs::create_dir_all(root.join("bin")).expect("mkdir");
-        let bin = root.join("bin/skyhost");
-        place_binary(&bin);
-        let plugins = root.join("lib/skyhost/plugins");
-        let names = CLOUDS.iter().copied().chain(with_kubernetes.then_some("kubernetes"));
-        for name in names {
-            self.link_plugin_into(&plugins, plugin_file(name), &plugin(name));
-        }
-        self.bin = bin;
+        let root = layout(if with_kubernetes { "full" } else { "minimal" });
+        self.bin = root.join("bin/skyhost");
         self.plugin_path = false;
         self
     }

@@ -35,7 +35,7 @@ fn a_minimal_image_serves_the_clouds_and_explains_the_missing_kubernetes_plugin(
     assert_eq!(status, 200);
     let aws = plugins["plugins"].as_array().unwrap().iter().find(|p| p["name"] == "aws").unwrap();
     assert_eq!(aws["status"], "loaded");
-    assert!(aws["path"].as_str().unwrap().ends_with("layout/lib/skyhost/plugins/libskyhost_aws.so"), "{aws:#}");
+    assert!(aws["path"].as_str().unwrap().ends_with("layout/minimal/lib/skyhost/plugins/libskyhost_aws.so"), "{aws:#}");
 
     let (status, gpus) = server.get_json("/v1/gpus");
     assert_eq!(status, 200);
