@@ -246,6 +246,8 @@ impl Sandbox {
             .env("XDG_CACHE_HOME", self.path().join("cache"))
             .env("XDG_DATA_HOME", self.path().join("data"))
             .env("SKYHOST_OFFLINE", "1")
+            // Plugins installed on this machine must not change the results.
+            .env("SKYHOST_SYSTEM_PLUGIN_DIRS", "")
             .env("KUBECONFIG", self.path().join("home/.kube/none"));
         if self.plugin_path {
             cmd.env("SKYHOST_PLUGIN_PATH", self.plugins());

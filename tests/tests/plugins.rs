@@ -422,3 +422,49 @@ fn one_file_serving_several_backends_follows_the_same_rules() {
     assert_eq!(entry(&json, "nebius")["status"], "loaded");
     assert!(json["plugins"].as_array().unwrap().iter().any(|p| p["name"] == "vast" && p["status"] == "shadowed"));
 }
+
+#[test]
+fn user_data_install_prefix_build_dir_and_system_dirs_come_in_that_order() {
+    let sb = Sandbox::new();
+    let data = sb.path().join("data/skyhost/plugins");
+    let prefix = sb.path().join("lib/skyhost/plugins");
+    let system = sb.path().join("system");
+    sb.link_plugin_into(&data, "aws", &plugin("aws"));
+    for dir in [&prefix, &system] {
+        sb.link_plugin_into(dir, "aws", &plugin("aws"));
+        sb.link_plugin_into(dir, "gcp", &plugin("gcp"));
+    }
+    sb.link_plugin_into(&system, "lambda", &plugin("lambda"));
+    let sb = sb.env("SKYHOST_SYSTEM_PLUGIN_DIRS", &system);
+    let mut quiet = sb.command(["plugins", "-o", "json"]);
+    quiet.env_remove("SKYHOST_PLUGIN_PATH");
+    let json = skyhost_e2e::Run::from(quiet.output().unwrap()).json();
+    // The sandbox's binary is <sandbox>/bin/skyhost: its prefix is the sandbox.
+    assert_eq!(entry(&json, "aws")["path"], data.join("libskyhost_aws.so").to_str().unwrap());
+    assert_eq!(entry(&json, "gcp")["path"], prefix.join("libskyhost_gcp.so").to_str().unwrap());
+    assert_eq!(entry(&json, "lambda")["path"], system.join("libskyhost_lambda.so").to_str().unwrap());
+    let origins: Vec<&str> =
+        json["search_path"].as_array().unwrap().iter().map(|d| d["origin"].as_str().unwrap()).collect();
+    assert_eq!(origins, ["user_data", "install", "system"]);
+
+    // The real binary in target/<profile>/: the build directory comes after
+    // the user's directory and before the system ones.
+    let mut cmd = std::process::Command::new(artifact("skyhost"));
+    cmd.args(["plugins", "-o", "json"]);
+    for (k, v) in quiet.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    let json = skyhost_e2e::Run::from(cmd.output().unwrap()).json();
+    let build = skyhost_e2e::build_dir();
+    assert_eq!(entry(&json, "aws")["path"], data.join("libskyhost_aws.so").to_str().unwrap());
+    assert_eq!(entry(&json, "gcp")["path"], build.join("libskyhost_gcp.so").to_str().unwrap());
+    assert_eq!(entry(&json, "lambda")["path"], build.join("libskyhost_lambda.so").to_str().unwrap());
+    let origins: Vec<&str> =
+        json["search_path"].as_array().unwrap().iter().map(|d| d["origin"].as_str().unwrap()).collect();
+    assert_eq!(origins, ["user_data", "build_dir", "system"]);
+    let shadowed = json["plugins"].as_array().unwrap().iter().filter(|p| p["status"] == "shadowed").count();
+    assert_eq!(shadowed, 4, "aws in the build and system dirs, gcp and lambda in the system dir");
+}
