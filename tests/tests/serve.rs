@@ -401,3 +401,107 @@ fn the_client_turns_a_server_timeout_into_exit_1_and_refuses_another_api_version
         run.stderr
     );
 }
+
+fn held_cluster_server(config: &str) -> (KubeApi, Sandbox, skyhost_e2e::Server) {
+    let api = KubeApi::start(ClusterSpec {
+        nodes: vec![node("g").gpus("nvidia.com/gpu", 8).label("skypilot.co/accelerator", "h100").0],
+        ..Default::default()
+    });
+    let sb = Sandbox::new().with_plugins(&["kubernetes"]);
+    let kc = sb.path().join("kubeconfig");
+    std::fs::write(&kc, kubeconfig(&[("lab", &api.url(), "t")], Some("lab"))).unwrap();
+    sb.write_config(config);
+    let sb = sb.env("KUBECONFIG", &kc);
+    let server = sb.serve(&[]);
+    (api, sb, server)
+}
+
+fn node_lists(api: &KubeApi) -> usize {
+    api.requests().iter().filter(|r| r.starts_with("NodeList")).count()
+}
+
+#[test]
+fn answers_are_cached_for_cache_ttl_secs() {
+    let (api, _sb, server) = held_cluster_server("[serve]\ncache_ttl_secs = 3600\n");
+    assert_eq!(server.get_json("/v1/gpus?infra=k8s").0, 200);
+    assert_eq!(server.get_json("/v1/gpus?infra=k8s").0, 200);
+    assert_eq!(node_lists(&api), 1, "the second answer came from the cache");
+    assert_eq!(server.get_json("/v1/gpus?infra=k8s&name=H100").0, 200);
+    assert_eq!(node_lists(&api), 2, "another query is another answer");
+
+    let (api, _sb, server) = held_cluster_server("[serve]\ncache_ttl_secs = 0\n");
+    assert_eq!(server.get_json("/v1/gpus?infra=k8s").0, 200);
+    assert_eq!(server.get_json("/v1/gpus?infra=k8s").0, 200);
+    assert_eq!(node_lists(&api), 2, "nothing is kept with a lifetime of 0");
+}
+
+#[test]
+fn at_most_max_backend_calls_run_at_once() {
+    let ask = |addr: String, path: &'static str| {
+        std::thread::spawn(move || {
+            skyhost_e2e::http_request(&addr, &format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"))
+        })
+    };
+    for limit in [2, 1] {
+        let (api, _sb, server) = held_cluster_server(&format!("[serve]\nmax_backend_calls = {limit}\n"));
+        api.hold();
+        let a = ask(server.addr(), "/v1/gpus?infra=k8s");
+        let b = ask(server.addr(), "/v1/gpus?infra=k8s&name=H100");
+        skyhost_e2e::wait_until("the server to read both requests", || server.connections_read() >= 2);
+        api.wait_for_requests(1);
+        if limit == 2 {
+            api.wait_for_requests(2);
+        } else {
+            assert_eq!(node_lists(&api), 1, "the second backend call waits for the first");
+        }
+        api.release();
+        for c in [a, b] {
+            let (status, _, body) = c.join().unwrap();
+            assert_eq!(status, 200, "{body}");
+        }
+        assert_eq!(node_lists(&api), 2);
+    }
+}
+
+#[test]
+fn head_openapi_sigint_and_424_for_each_unusable_backend() {
+    let sb = Sandbox::new()
+        .with_plugins(&["aws", "azure"])
+        .with_fixture("lambda", "nextmajor")
+        .env("SKYHOST_DISABLE", "azure");
+    sb.write_plugin_file("gcp", b"not a library", 0o644);
+    let server = sb.serve(&[]);
+    for (infra, kind) in [
+        ("azure", "backend_disabled"),
+        ("gcp", "backend_broken"),
+        ("lambda", "backend_incompatible"),
+        ("vast", "backend_missing"),
+    ] {
+        let (status, json) = server.get_json(&format!("/v1/gpus?infra={infra}"));
+        assert_eq!(status, 424, "{infra}: {json}");
+        assert_eq!(json["error"]["kind"], kind, "{infra}: {json}");
+        assert_eq!(json["error"]["backend"], infra, "{infra}: {json}");
+        assert!(json["error"]["hint"].as_str().is_some_and(|h| !h.is_empty()), "{infra}: {json}");
+    }
+    assert_eq!(server.get_json("/v1/gpus?infra=aws").0, 200);
+
+    // The OpenAPI document is the one in the repository.
+    let (status, api) = server.get_json("/v1/openapi.json");
+    assert_eq!(status, 200);
+    let file: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(skyhost_e2e::workspace().join("host/src/server/openapi.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(api, file);
+
+    // HEAD: the GET's status and headers, no body.
+    let (status, head, body) =
+        skyhost_e2e::http_request(&server.addr(), "HEAD /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    assert_eq!((status, body.as_str()), (200, ""), "{head}");
+    assert!(head.contains("skyhost-api-version: 1") && head.contains("content-type: application/json"), "{head}");
+
+    // Ctrl-C stops it as SIGTERM does.
+    server.signal(libc::SIGINT);
+    server.wait_for_log("shutting down; finishing requests in flight");
+    assert_eq!(server.wait(), 0);
+}
