@@ -143,6 +143,8 @@ struct Shared {
     faults: Mutex<Faults>,
     requests: Mutex<Vec<String>>,
     paths: Mutex<Vec<String>>,
+    /// The path of every request, whatever it asked for.
+    every_path: Mutex<Vec<String>>,
     /// While true, list requests are received (and counted) but not answered.
     held: tokio::sync::watch::Sender<bool>,
 }
@@ -327,6 +329,7 @@ impl KubeApi {
             faults: Mutex::default(),
             requests: Mutex::default(),
             paths: Mutex::default(),
+            every_path: Mutex::default(),
             held: tokio::sync::watch::Sender::new(false),
         });
         let mut api = Self { addr: ([127, 0, 0, 1], 0).into(), shared, runtime: Some(runtime) };
@@ -404,6 +407,7 @@ impl KubeApi {
             .layer(axum::middleware::map_request(
             move |request: axum::extract::Request| {
                 let path = request.uri().path().to_string();
+                shared.every_path.lock().expect("lock").push(path.clone());
                 if path.contains("/api/v1/") {
                     shared.paths.lock().expect("lock").push(path);
                 }
@@ -442,6 +446,11 @@ impl KubeApi {
     #[track_caller]
     pub fn wait_for_requests(&self, n: usize) {
         crate::wait_until(&format!("{n} list requests"), || self.requests().len() >= n);
+    }
+
+    /// The path of every request so far, discovery and unknown paths included.
+    pub fn every_path(&self) -> Vec<String> {
+        self.shared.every_path.lock().expect("lock").clone()
     }
 
     /// Requests served so far (`PodList?continue=...&limit=500`).

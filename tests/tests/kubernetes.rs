@@ -941,3 +941,21 @@ fn control_plane_taints_do_not_make_a_node_not_ready() {
     run.expect_code(0);
     assert!(run.stdout.contains("L4   1, 2                      4 of 4 free (2 not ready)"), "{}", run.stdout);
 }
+
+#[test]
+fn a_cloud_listing_makes_no_kubernetes_request() {
+    let (api, sb) = one_context(ClusterSpec {
+        nodes: vec![node("n").gpus("nvidia.com/gpu", 8).label("skypilot.co/accelerator", "h100").0],
+        ..Default::default()
+    });
+    let sb = sb.with_plugins(&["aws"]);
+    for args in [&["show-gpus", "--infra", "aws"][..], &["show-gpus", "H100", "--infra", "aws"], &["gpus", "list", "-a", "--infra", "aws"]] {
+        let run = sb.run(args);
+        run.expect_code(0).expect_no_panic();
+        assert!(!run.stdout.contains("Kubernetes"), "{args:?}: {}", run.stdout);
+    }
+    assert_eq!(api.every_path(), Vec::<String>::new(), "no request at all");
+    // The same cluster is asked when the listing may use it.
+    sb.run(["show-gpus", "H100"]).expect_code(0);
+    assert!(!api.requests().is_empty());
+}

@@ -468,3 +468,31 @@ fn user_data_install_prefix_build_dir_and_system_dirs_come_in_that_order() {
     let shadowed = json["plugins"].as_array().unwrap().iter().filter(|p| p["status"] == "shadowed").count();
     assert_eq!(shadowed, 4, "aws in the build and system dirs, gcp and lambda in the system dir");
 }
+
+#[test]
+fn an_unknown_key_in_any_config_table_is_a_usage_error_and_skyhost_config_names_the_file() {
+    let sb = Sandbox::new().with_plugins(&["aws"]);
+    for (table, key) in [("", "plugin_dirs"), ("[catalog]\n", "max_age"), ("[kubernetes]\n", "timeout"), ("[serve]\n", "port")] {
+        let path = sb.write_config(&format!("{table}{key} = 1\n"));
+        let run = sb.run(["plugins"]);
+        run.expect_code(2).expect_no_panic();
+        assert!(run.stderr.starts_with(&format!("error: config file {}:", path.display())), "{table}{key}: {}", run.stderr);
+        assert!(run.stderr.contains(&format!("unknown field `{key}`")), "{table}{key}: {}", run.stderr);
+    }
+    // SKYHOST_CONFIG points at another file, which is then the one read.
+    let good = sb.write_config("disable = [\"aws\"]\n");
+    let other = sb.path().join("other.toml");
+    std::fs::write(&other, "[serve]\nnope = true\n").unwrap();
+    let run = sb.run(["plugins", "-o", "json"]);
+    run.expect_code(0);
+    assert_eq!(entry(&run.json(), "aws")["status"], "disabled", "{}", good.display());
+    let sb = sb.env("SKYHOST_CONFIG", &other);
+    let run = sb.run(["plugins"]);
+    run.expect_code(2);
+    assert!(run.stderr.starts_with(&format!("error: config file {}:", other.display())), "{}", run.stderr);
+    assert!(run.stderr.contains("unknown field `nope`"), "{}", run.stderr);
+    std::fs::write(&other, "plugin_path = []\n").unwrap();
+    let run = sb.run(["plugins", "-o", "json"]);
+    run.expect_code(0);
+    assert_eq!(entry(&run.json(), "aws")["status"], "loaded", "the default config file is not read then");
+}
