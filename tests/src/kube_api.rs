@@ -91,7 +91,8 @@ struct Term {
 
 /// Parses a field selector as the API server does: unknown fields and
 /// operators are refused.
-fn parse_selector(selector: &str, allowed: &[&str]) -> Result<Vec<Term>, Response> {
+/// Refusals are 400 Bad Request with the message.
+fn parse_selector(selector: &str, allowed: &[&str]) -> Result<Vec<Term>, String> {
     let mut terms = Vec::new();
     for term in selector.split(',').filter(|t| !t.is_empty()) {
         let (field, equal, value) = if let Some((f, v)) = term.split_once("!=") {
@@ -101,13 +102,13 @@ fn parse_selector(selector: &str, allowed: &[&str]) -> Result<Vec<Term>, Respons
         } else if let Some((f, v)) = term.split_once('=') {
             (f, true, v)
         } else {
-            return Err(status(400, &format!("unable to parse requirement: found '{term}', expected: '=', '!=' or '=='")));
+            return Err(format!("unable to parse requirement: found '{term}', expected: '=', '!=' or '=='"));
         };
         if ["=", "!", "<", ">", "("].iter().any(|c| value.contains(c) || field.contains(c)) {
-            return Err(status(400, &format!("invalid selector: '{selector}'; can't understand '{term}'")));
+            return Err(format!("invalid selector: '{selector}'; can't understand '{term}'"));
         }
         if !allowed.contains(&field.trim()) {
-            return Err(status(400, &format!("field label not supported: {}", field.trim())));
+            return Err(format!("field label not supported: {}", field.trim()));
         }
         terms.push(Term { field: field.trim().to_string(), equal, value: value.trim().to_string() });
     }
@@ -121,9 +122,10 @@ fn continue_token(kind: &str, selector: &str, offset: usize) -> String {
 }
 
 /// The offset of `token` if it was issued for this list.
-fn continue_offset(token: &str, kind: &str, selector: &str) -> Result<usize, Response> {
+/// Refusals are 400 Bad Request with the message.
+fn continue_offset(token: &str, kind: &str, selector: &str) -> Result<usize, String> {
     use base64::Engine;
-    let invalid = || status(400, "The provided continue parameter is invalid: it does not belong to this list request");
+    let invalid = || "The provided continue parameter is invalid: it does not belong to this list request".to_string();
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
     let mut parts = text.splitn(3, '\n');
@@ -134,11 +136,14 @@ fn continue_offset(token: &str, kind: &str, selector: &str) -> Result<usize, Res
     offset.parse().map_err(|_| invalid())
 }
 
+/// The indices of the items a selector keeps.
+type Selection = Arc<Vec<usize>>;
+
 struct Shared {
     nodes: Vec<Item>,
     pods: Vec<Item>,
     /// Indices of the items each field selector keeps, computed once per list and selector.
-    selected: Mutex<HashMap<(&'static str, String), Arc<Vec<usize>>>>,
+    selected: Mutex<HashMap<(&'static str, String), Selection>>,
     token: Option<String>,
     faults: Mutex<Faults>,
     requests: Mutex<Vec<String>>,
@@ -193,7 +198,15 @@ fn status(code: u16, message: &str) -> Response {
         .into_response()
 }
 
-fn page(kind: &str, selector: &str, items: &[&String], offset: usize, limit: usize, total: usize, generation: u64) -> String {
+fn page(
+    kind: &str,
+    selector: &str,
+    items: &[&String],
+    offset: usize,
+    limit: usize,
+    total: usize,
+    generation: u64,
+) -> String {
     let end = offset.saturating_add(limit).min(total);
     let cont = if end < total { continue_token(kind, selector, end) } else { String::new() };
     let mut out = String::with_capacity(items.iter().map(|i| i.len() + 1).sum::<usize>() + 200);
@@ -255,7 +268,7 @@ async fn list(
     let selector = q.get("fieldSelector").cloned().unwrap_or_default();
     let terms = match parse_selector(&selector, if kind == "NodeList" { &NODE_FIELDS } else { &POD_FIELDS }) {
         Ok(t) => t,
-        Err(refused) => return refused,
+        Err(refused) => return status(400, &refused),
     };
     let limit = match q.get("limit").map(|l| l.parse::<i64>()) {
         None | Some(Ok(0)) => usize::MAX,
@@ -298,7 +311,7 @@ async fn list(
             }
             match continue_offset(token, kind, &selector) {
                 Ok(o) => o,
-                Err(refused) => return refused,
+                Err(refused) => return status(400, &refused),
             }
         }
     };
@@ -404,16 +417,14 @@ impl KubeApi {
             .nest(GATEWAY_PATH, api.clone())
             .merge(api)
             .fallback(|| async { status(404, "the server could not find the requested resource") })
-            .layer(axum::middleware::map_request(
-            move |request: axum::extract::Request| {
+            .layer(axum::middleware::map_request(move |request: axum::extract::Request| {
                 let path = request.uri().path().to_string();
                 shared.every_path.lock().expect("lock").push(path.clone());
                 if path.contains("/api/v1/") {
                     shared.paths.lock().expect("lock").push(path);
                 }
                 std::future::ready(request)
-            },
-        ))
+            }))
     }
 
     /// `http://127.0.0.1:PORT`.

@@ -498,7 +498,8 @@ impl Server {
             .skip(1)
             .filter(|line| {
                 let f: Vec<&str> = line.split_whitespace().collect();
-                let local_port = f.get(1).and_then(|a| a.rsplit(':').next()).and_then(|p| u16::from_str_radix(p, 16).ok());
+                let local_port =
+                    f.get(1).and_then(|a| a.rsplit(':').next()).and_then(|p| u16::from_str_radix(p, 16).ok());
                 let established = f.get(3) == Some(&"01");
                 let unread = f.get(4).and_then(|q| q.split(':').nth(1)).and_then(|r| usize::from_str_radix(r, 16).ok());
                 local_port == Some(port) && established && unread == Some(0)

@@ -786,8 +786,7 @@ fn api_get(api: &KubeApi, path: &str) -> (u16, Option<String>, serde_json::Value
         &api.addr.to_string(),
         &format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"),
     );
-    let retry_after =
-        head.lines().find_map(|l| l.strip_prefix("retry-after:").map(|v| v.trim().to_string()));
+    let retry_after = head.lines().find_map(|l| l.strip_prefix("retry-after:").map(|v| v.trim().to_string()));
     (status, retry_after, serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {body}")))
 }
 
@@ -800,11 +799,20 @@ fn the_api_double_refuses_what_a_real_api_server_refuses() {
     });
     let refused = |path: &str, code: u16, reason: &str, message: &str| {
         let (status, _, body) = api_get(&api, path);
-        assert_eq!((status, body["kind"].as_str(), body["code"].as_u64()), (code, Some("Status"), Some(code as u64)), "{path}: {body}");
+        assert_eq!(
+            (status, body["kind"].as_str(), body["code"].as_u64()),
+            (code, Some("Status"), Some(code as u64)),
+            "{path}: {body}"
+        );
         assert_eq!(body["reason"], reason, "{path}: {body}");
         assert!(body["message"].as_str().unwrap().contains(message), "{path}: {body}");
     };
-    refused("/api/v1/pods?fieldSelector=spec.colour%3Dred", 400, "BadRequest", "field label not supported: spec.colour");
+    refused(
+        "/api/v1/pods?fieldSelector=spec.colour%3Dred",
+        400,
+        "BadRequest",
+        "field label not supported: spec.colour",
+    );
     refused("/api/v1/pods?fieldSelector=status.phase%3CRunning", 400, "BadRequest", "unable to parse requirement");
     refused("/api/v1/nodes?fieldSelector=status.phase%21%3DRunning", 400, "BadRequest", "field label not supported");
     refused("/api/v1/pods?limit=ten", 400, "BadRequest", "invalid limit");
@@ -930,9 +938,21 @@ fn control_plane_taints_do_not_make_a_node_not_ready() {
     let gpu = "nvidia.com/gpu";
     let cluster = ClusterSpec {
         nodes: vec![
-            node("cp").gpus(gpu, 2).label("skypilot.co/accelerator", "l4").taint("node-role.kubernetes.io/control-plane", "NoSchedule").0,
-            node("old").gpus(gpu, 2).label("skypilot.co/accelerator", "l4").taint("node-role.kubernetes.io/master", "NoSchedule").0,
-            node("other").gpus(gpu, 2).label("skypilot.co/accelerator", "l4").taint("node-role.kubernetes.io/etcd", "NoSchedule").0,
+            node("cp")
+                .gpus(gpu, 2)
+                .label("skypilot.co/accelerator", "l4")
+                .taint("node-role.kubernetes.io/control-plane", "NoSchedule")
+                .0,
+            node("old")
+                .gpus(gpu, 2)
+                .label("skypilot.co/accelerator", "l4")
+                .taint("node-role.kubernetes.io/master", "NoSchedule")
+                .0,
+            node("other")
+                .gpus(gpu, 2)
+                .label("skypilot.co/accelerator", "l4")
+                .taint("node-role.kubernetes.io/etcd", "NoSchedule")
+                .0,
         ],
         ..Default::default()
     };
@@ -949,7 +969,11 @@ fn a_cloud_listing_makes_no_kubernetes_request() {
         ..Default::default()
     });
     let sb = sb.with_plugins(&["aws"]);
-    for args in [&["show-gpus", "--infra", "aws"][..], &["show-gpus", "H100", "--infra", "aws"], &["gpus", "list", "-a", "--infra", "aws"]] {
+    for args in [
+        &["show-gpus", "--infra", "aws"][..],
+        &["show-gpus", "H100", "--infra", "aws"],
+        &["gpus", "list", "-a", "--infra", "aws"],
+    ] {
         let run = sb.run(args);
         run.expect_code(0).expect_no_panic();
         assert!(!run.stdout.contains("Kubernetes"), "{args:?}: {}", run.stdout);

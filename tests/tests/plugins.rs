@@ -472,11 +472,17 @@ fn user_data_install_prefix_build_dir_and_system_dirs_come_in_that_order() {
 #[test]
 fn an_unknown_key_in_any_config_table_is_a_usage_error_and_skyhost_config_names_the_file() {
     let sb = Sandbox::new().with_plugins(&["aws"]);
-    for (table, key) in [("", "plugin_dirs"), ("[catalog]\n", "max_age"), ("[kubernetes]\n", "timeout"), ("[serve]\n", "port")] {
+    for (table, key) in
+        [("", "plugin_dirs"), ("[catalog]\n", "max_age"), ("[kubernetes]\n", "timeout"), ("[serve]\n", "port")]
+    {
         let path = sb.write_config(&format!("{table}{key} = 1\n"));
         let run = sb.run(["plugins"]);
         run.expect_code(2).expect_no_panic();
-        assert!(run.stderr.starts_with(&format!("error: config file {}:", path.display())), "{table}{key}: {}", run.stderr);
+        assert!(
+            run.stderr.starts_with(&format!("error: config file {}:", path.display())),
+            "{table}{key}: {}",
+            run.stderr
+        );
         assert!(run.stderr.contains(&format!("unknown field `{key}`")), "{table}{key}: {}", run.stderr);
     }
     // SKYHOST_CONFIG points at another file, which is then the one read.

@@ -164,8 +164,10 @@ fn bad_requests_get_their_status_and_the_server_keeps_serving() {
     // More headers than the server takes: refused with 431, not a crash. (A
     // small request, all of it read, so the answer is not lost to a reset.)
     let many: String = (0..200).map(|i| format!("X-Header-{i}: {i}\r\n")).collect();
-    let (status, _, _) =
-        skyhost_e2e::http_request(&addr, &format!("GET /healthz HTTP/1.1\r\nHost: t\r\n{many}Connection: close\r\n\r\n"));
+    let (status, _, _) = skyhost_e2e::http_request(
+        &addr,
+        &format!("GET /healthz HTTP/1.1\r\nHost: t\r\n{many}Connection: close\r\n\r\n"),
+    );
     assert_eq!(status, 431);
     assert_eq!(server.get("/healthz").0, 200, "and it keeps serving");
 
@@ -311,7 +313,10 @@ fn the_client_prints_what_the_local_command_prints_for_every_exit_status() {
     });
     let sb = Sandbox::new().with_plugins(&["aws", "lambda", "kubernetes"]).env("SKYHOST_DISABLE", "lambda");
     let kc = sb.path().join("kubeconfig");
-    let dead = format!("http://127.0.0.1:{}", std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
+    let dead = format!(
+        "http://127.0.0.1:{}",
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    );
     std::fs::write(&kc, kubeconfig(&[("lab", &api.url(), "t"), ("gone", &dead, "t")], Some("lab"))).unwrap();
     let sb = sb.env("KUBECONFIG", &kc);
     let server = sb.serve(&[]);
@@ -338,7 +343,11 @@ fn the_client_prints_what_the_local_command_prints_for_every_exit_status() {
     // Context errors reach the client as they reach a local user.
     let remote = client.run(["show-gpus", "--infra", "k8s", "--all-contexts"]);
     assert!(remote.stdout.contains("Context: lab"), "{}", remote.stdout);
-    assert!(remote.stderr.contains("note: Kubernetes context 'gone' failed: cannot reach the API server"), "{}", remote.stderr);
+    assert!(
+        remote.stderr.contains("note: Kubernetes context 'gone' failed: cannot reach the API server"),
+        "{}",
+        remote.stderr
+    );
     // Exit 3: the same error, said to come from the server.
     for args in [&["show-gpus", "--infra", "lambda"][..], &["check", "gcp"]] {
         let local = sb.run(args);
@@ -366,7 +375,11 @@ fn the_client_prints_what_the_local_command_prints_for_every_exit_status() {
     // `serve` is never sent to a server.
     let refused = client.run(["serve"]);
     refused.expect_code(2).expect_no_panic();
-    assert!(refused.stderr.contains("`serve` runs a server; it cannot be sent to one with --server"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("`serve` runs a server; it cannot be sent to one with --server"),
+        "{}",
+        refused.stderr
+    );
     assert_eq!(server.terminate(), 0);
 }
 

@@ -222,8 +222,11 @@ fn json_follows_the_documented_schema_and_holds_what_the_tables_show() {
         serde_json::json!({"name": "H100", "capacity": 16, "free": 6, "free_unknown_contexts": 1, "not_ready": 0})
     );
     assert!(
-        table.stdout.lines().any(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")
-            == "H100 6+ of 16 free; free unknown in 1 context"),
+        table
+            .stdout
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")
+                == "H100 6+ of 16 free; free unknown in 1 context"),
         "{}",
         table.stdout
     );
@@ -264,10 +267,12 @@ fn json_follows_the_documented_schema_and_holds_what_the_tables_show() {
             .collect();
         assert_eq!(rows, table_rows, "{args:?}\n{}", table.stdout);
         assert!(
-            doc["offerings"].as_array().unwrap().iter().flat_map(|t| t["rows"].as_array().unwrap()).any(|r| r["price"]
-                .is_null()
-                || r["spot_price"].is_null()
-                || r["device_memory_gib"].is_null()),
+            doc["offerings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|t| t["rows"].as_array().unwrap())
+                .any(|r| r["price"].is_null() || r["spot_price"].is_null() || r["device_memory_gib"].is_null()),
             "{args:?}: a row with a null"
         );
     }

@@ -168,7 +168,10 @@ mod tests {
 
     #[test]
     fn system_dirs_can_be_replaced_or_hidden() {
-        assert_eq!(system_dirs(None), [PathBuf::from("/usr/local/lib/skyhost/plugins"), "/usr/lib/skyhost/plugins".into()]);
+        assert_eq!(
+            system_dirs(None),
+            [PathBuf::from("/usr/local/lib/skyhost/plugins"), "/usr/lib/skyhost/plugins".into()]
+        );
         assert_eq!(system_dirs(Some("/opt/a::/opt/b")), [PathBuf::from("/opt/a"), "/opt/b".into()]);
         assert!(system_dirs(Some("")).is_empty());
     }
