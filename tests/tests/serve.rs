@@ -260,7 +260,8 @@ fn check_over_http_and_a_request_past_its_deadline() {
         nodes: vec![node("g").gpus("nvidia.com/gpu", 8).label("skypilot.co/accelerator", "h100").0],
         ..Default::default()
     });
-    api.set_faults(|f| f.delay = Some(Duration::from_secs(3)));
+    // The cluster never answers: the request deadline (0.5 s) must end the request.
+    api.hold();
     let sb = Sandbox::new().with_plugins(&["kubernetes", "aws"]);
     let kc = sb.path().join("kubeconfig");
     std::fs::write(&kc, kubeconfig(&[("lab", &api.url(), "t")], Some("lab"))).unwrap();

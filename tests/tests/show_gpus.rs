@@ -352,10 +352,26 @@ fn csv_lists_the_offering_rows() {
 }
 
 fn in_a_terminal(sb: &Sandbox, args: &str, no_color: bool) -> String {
-    let mut cmd = sb.command(std::iter::empty::<&str>());
+    in_a_terminal_until(sb, args, no_color, |_| true, || ())
+}
+
+/// Runs `skyhost ARGS` in a terminal (`script`); once what it has written so
+/// far satisfies `seen`, calls `then` (e.g. to let a held cluster answer).
+/// All it wrote.
+fn in_a_terminal_until(
+    sb: &Sandbox,
+    args: &str,
+    no_color: bool,
+    seen: impl Fn(&str) -> bool,
+    then: impl FnOnce(),
+) -> String {
+    let cmd = sb.command(std::iter::empty::<&str>());
     let program = cmd.get_program().to_string_lossy().into_owned();
+    let typescript = sb.path().join(format!("typescript-{}", std::process::id()));
+    let _ = std::fs::remove_file(&typescript);
     let mut script = std::process::Command::new("script");
-    script.args(["-qec", &format!("{program} {args}"), "/dev/null"]);
+    // -f: the typescript is written as the output comes.
+    script.args(["-qefc", &format!("{program} {args}")]).arg(&typescript);
     for (k, v) in cmd.get_envs() {
         match v {
             Some(v) => script.env(k, v),
@@ -365,8 +381,19 @@ fn in_a_terminal(sb: &Sandbox, args: &str, no_color: bool) -> String {
     if no_color {
         script.env("NO_COLOR", "1");
     }
-    cmd.env_clear();
-    String::from_utf8_lossy(&script.output().expect("script runs").stdout).into_owned()
+    let child = script
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("script runs");
+    skyhost_e2e::wait_until("the terminal output", || {
+        seen(&String::from_utf8_lossy(&std::fs::read(&typescript).unwrap_or_default()))
+    });
+    then();
+    let out = child.wait_with_output().expect("script ends");
+    assert!(out.status.success(), "script failed: {out:?}");
+    String::from_utf8_lossy(&std::fs::read(&typescript).expect("typescript")).into_owned()
 }
 
 #[test]
@@ -412,15 +439,25 @@ fn a_spinner_says_what_it_waits_for_on_a_terminal_only() {
         nodes: vec![node("g").gpus("nvidia.com/gpu", 1).label("skypilot.co/accelerator", "t4").0],
         ..Default::default()
     });
-    api.set_faults(|f| f.delay = Some(std::time::Duration::from_millis(700)));
     let sb = Sandbox::new().with_plugins(&["kubernetes"]);
     let kc = sb.path().join("kubeconfig");
     std::fs::write(&kc, kubeconfig(&[("lab", &api.url(), "t")], Some("lab"))).unwrap();
     let sb = sb.env("KUBECONFIG", &kc);
-    let tty = in_a_terminal(&sb, "show-gpus --infra k8s", false);
-    assert!(tty.contains("waiting for Kubernetes clusters"), "{tty:?}");
+    // The cluster answers only once the spinner is on the terminal.
+    api.hold();
+    let tty = in_a_terminal_until(
+        &sb,
+        "show-gpus --infra k8s",
+        false,
+        |out| out.contains("waiting for Kubernetes clusters"),
+        || api.release(),
+    );
     assert!(tty.contains("Context: lab"), "{tty:?}");
-    let no_color = in_a_terminal(&sb, "show-gpus --infra k8s", true);
+    // NO_COLOR: the cluster is held until it has been asked; no spinner then either.
+    api.hold();
+    let asked = api.requests().len();
+    let no_color =
+        in_a_terminal_until(&sb, "show-gpus --infra k8s", true, |_| api.requests().len() > asked, || api.release());
     assert!(!no_color.contains("waiting for") && no_color.contains("Context: lab"), "{no_color:?}");
     let piped = sb.run(["show-gpus", "--infra", "k8s"]);
     assert!(!piped.stderr.contains("waiting for") && !piped.stdout.contains("waiting for"));
