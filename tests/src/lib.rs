@@ -146,7 +146,13 @@ impl Sandbox {
         // Under target/, on the same file system as the binary, so it can be hard-linked.
         let tmp = build_dir().parent().expect("target/").join("tmp");
         std::fs::create_dir_all(&tmp).expect("target/tmp");
-        let dir = tempfile::Builder::new().prefix("skyhost-e2e-").tempdir_in(tmp).expect("tempdir");
+        Self::new_in(&tmp)
+    }
+
+    /// An empty sandbox in `parent` (with a copy of the binary when `parent`
+    /// is on another file system).
+    pub fn new_in(parent: &Path) -> Self {
+        let dir = tempfile::Builder::new().prefix("skyhost-e2e-").tempdir_in(parent).expect("tempdir");
         for sub in ["bin", "plugins", "home", "config", "cache", "data"] {
             std::fs::create_dir_all(dir.path().join(sub)).expect("mkdir");
         }
@@ -295,7 +301,10 @@ impl Sandbox {
 impl Sandbox {
     /// Runs `skyhost ARGS` as an unprivileged user (`nobody`, through
     /// `setpriv`) when the tests run as root, as CI does: root reads any file
-    /// whatever its mode. The sandbox is opened to that user first. `None`
+    /// whatever its mode. The sandbox is opened to that user first; that user
+    /// must be able to reach it (see [`Sandbox::new_in`]: the system's
+    /// temporary directory is reachable, a checkout under `/root` is not),
+    /// and its plugins must be files in it, not links into `target/`. `None`
     /// when running as root and `setpriv` (util-linux) is missing.
     pub fn run_unprivileged<I, S>(&self, args: I) -> Option<Run>
     where

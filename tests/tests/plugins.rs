@@ -106,9 +106,12 @@ fn the_loader_detail_is_shown_only_with_verbose() {
 
 #[test]
 fn unreadable_files_are_reported() {
-    let sb = Sandbox::new().with_plugins(&["aws"]);
+    // Root reads a file whatever its mode, so this runs as an unprivileged
+    // user, in a sandbox that user can reach wherever the checkout is, with
+    // copies of the plugins.
+    let sb = Sandbox::new_in(&std::env::temp_dir());
+    sb.write_plugin_file("aws", &std::fs::read(plugin("aws")).unwrap(), 0o755);
     let p = sb.write_plugin_file("secret", &std::fs::read(plugin("azure")).unwrap(), 0o000);
-    // Root reads a file whatever its mode, so this runs as an unprivileged user.
     let Some(run) = sb.run_unprivileged(["plugins", "-o", "json"]) else {
         return skyhost_e2e::skip("running as root without `setpriv` (util-linux) to drop privileges");
     };
