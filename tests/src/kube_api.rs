@@ -1,8 +1,13 @@
 //! A Kubernetes API server double on 127.0.0.1: `GET /api/v1/nodes` and
 //! `GET /api/v1/pods` with real-shaped `NodeList`/`PodList` JSON, pagination
-//! (`limit`, `continue`), the `status.phase!=` field selector, bearer-token
-//! auth, and faults the tests switch on. Items are serialised once at start,
-//! so it can serve a 100,000-pod cluster quickly for the benchmark.
+//! (`limit`, `continue`), field selectors, bearer-token auth, and faults the
+//! tests switch on. Items are serialised once at start, so it can serve a
+//! 100,000-pod cluster quickly for the benchmark.
+//!
+//! It refuses what a real API server refuses, with the same `Status` body:
+//! an unknown field-selector field or operator and a bad `limit` are 400
+//! `BadRequest`; a `continue` token is bound to its resource and selector (a
+//! token of another list is 400); an unknown path is a 404 `NotFound` Status.
 
 use std::{
     collections::HashMap,
@@ -31,19 +36,122 @@ pub struct Faults {
     pub delay: Option<Duration>,
     /// Answer the next request that carries a `continue` token with 410 Gone.
     pub expire_next_continue: bool,
+    /// Answer this many more requests that carry a `continue` token with 410
+    /// Gone (after `expire_next_continue`).
+    pub expire_continues: usize,
     /// Send node lists that are not JSON.
     pub malformed_nodes: bool,
+    /// Answer the next this many list requests with 429 Too Many Requests
+    /// and `Retry-After: retry_after_secs`.
+    pub throttle_next: usize,
+    /// The `Retry-After` of a throttled answer, in seconds.
+    pub retry_after_secs: u32,
 }
 
+/// The fields a selector may name, per list (as the API server allows them).
+const POD_FIELDS: [&str; 4] = ["metadata.name", "metadata.namespace", "spec.nodeName", "status.phase"];
+const NODE_FIELDS: [&str; 2] = ["metadata.name", "spec.unschedulable"];
+
+/// An item serialised once, with the values its field selectors can test.
+struct Item {
+    json: String,
+    fields: Vec<(&'static str, String)>,
+}
+
+impl Item {
+    fn new(value: &Value, fields: &[&'static str]) -> Self {
+        let field = |path: &str| -> String {
+            let v = path.split('.').fold(value, |v, k| &v[k]);
+            match v {
+                Value::String(s) => s.clone(),
+                Value::Bool(b) => b.to_string(),
+                // An unset bool field selects as "false", an unset string as "".
+                Value::Null if path == "spec.unschedulable" => "false".into(),
+                _ => String::new(),
+            }
+        };
+        Self { json: value.to_string(), fields: fields.iter().map(|f| (*f, field(f))).collect() }
+    }
+
+    fn matches(&self, terms: &[Term]) -> bool {
+        terms.iter().all(|t| {
+            let value = self.fields.iter().find(|(f, _)| *f == t.field).map_or("", |(_, v)| v.as_str());
+            (value == t.value) == t.equal
+        })
+    }
+}
+
+/// One term of a field selector: `field=value`, `field==value` or `field!=value`.
+#[derive(Debug, Clone)]
+struct Term {
+    field: String,
+    equal: bool,
+    value: String,
+}
+
+/// Parses a field selector as the API server does: unknown fields and
+/// operators are refused.
+/// Refusals are 400 Bad Request with the message.
+fn parse_selector(selector: &str, allowed: &[&str]) -> Result<Vec<Term>, String> {
+    let mut terms = Vec::new();
+    for term in selector.split(',').filter(|t| !t.is_empty()) {
+        let (field, equal, value) = if let Some((f, v)) = term.split_once("!=") {
+            (f, false, v)
+        } else if let Some((f, v)) = term.split_once("==") {
+            (f, true, v)
+        } else if let Some((f, v)) = term.split_once('=') {
+            (f, true, v)
+        } else {
+            return Err(format!("unable to parse requirement: found '{term}', expected: '=', '!=' or '=='"));
+        };
+        if ["=", "!", "<", ">", "("].iter().any(|c| value.contains(c) || field.contains(c)) {
+            return Err(format!("invalid selector: '{selector}'; can't understand '{term}'"));
+        }
+        if !allowed.contains(&field.trim()) {
+            return Err(format!("field label not supported: {}", field.trim()));
+        }
+        terms.push(Term { field: field.trim().to_string(), equal, value: value.trim().to_string() });
+    }
+    Ok(terms)
+}
+
+/// A `continue` token: which list it belongs to, and where it goes on.
+fn continue_token(kind: &str, selector: &str, offset: usize) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{kind}\n{selector}\n{offset}"))
+}
+
+/// The offset of `token` if it was issued for this list.
+/// Refusals are 400 Bad Request with the message.
+fn continue_offset(token: &str, kind: &str, selector: &str) -> Result<usize, String> {
+    use base64::Engine;
+    let invalid = || "The provided continue parameter is invalid: it does not belong to this list request".to_string();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let mut parts = text.splitn(3, '\n');
+    let (Some(k), Some(sel), Some(offset)) = (parts.next(), parts.next(), parts.next()) else { return Err(invalid()) };
+    if k != kind || sel != selector {
+        return Err(invalid());
+    }
+    offset.parse().map_err(|_| invalid())
+}
+
+/// The indices of the items a selector keeps.
+type Selection = Arc<Vec<usize>>;
+
 struct Shared {
-    nodes: Vec<String>,
-    pods: Vec<(String, String)>,
-    /// Indices of the pods each field selector keeps, computed once per selector.
-    selected: Mutex<HashMap<Vec<String>, Arc<Vec<usize>>>>,
+    nodes: Vec<Item>,
+    pods: Vec<Item>,
+    /// Indices of the items each field selector keeps, computed once per list and selector.
+    selected: Mutex<HashMap<(&'static str, String), Selection>>,
     token: Option<String>,
     faults: Mutex<Faults>,
     requests: Mutex<Vec<String>>,
     paths: Mutex<Vec<String>>,
+    /// The path of every request, whatever it asked for.
+    every_path: Mutex<Vec<String>>,
+    /// While true, list requests are received (and counted) but not answered.
+    held: tokio::sync::watch::Sender<bool>,
 }
 
 /// A running API double; stops when dropped.
@@ -65,15 +173,42 @@ pub struct ClusterSpec {
     pub token: Option<String>,
 }
 
-fn status(code: u16, reason: &str, message: &str) -> Response {
-    let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message, "reason": reason, "code": code});
+/// The `reason` a real API server gives with each status code.
+fn reason(code: u16) -> &'static str {
+    match code {
+        400 => "BadRequest",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "NotFound",
+        405 => "MethodNotAllowed",
+        409 => "Conflict",
+        410 => "Expired",
+        422 => "Invalid",
+        429 => "TooManyRequests",
+        503 => "ServiceUnavailable",
+        504 => "Timeout",
+        _ => "InternalError",
+    }
+}
+
+/// An error answer: a `Status` object with the reason of `code`.
+fn status(code: u16, message: &str) -> Response {
+    let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message, "reason": reason(code), "code": code});
     (StatusCode::from_u16(code).expect("status"), [(header::CONTENT_TYPE, "application/json")], body.to_string())
         .into_response()
 }
 
-fn page(kind: &str, items: &[&String], offset: usize, limit: usize, total: usize, generation: u64) -> String {
-    let end = (offset + limit).min(total);
-    let cont = if end < total { format!("{kind}:{end}:{generation}") } else { String::new() };
+fn page(
+    kind: &str,
+    selector: &str,
+    items: &[&String],
+    offset: usize,
+    limit: usize,
+    total: usize,
+    generation: u64,
+) -> String {
+    let end = offset.saturating_add(limit).min(total);
+    let cont = if end < total { continue_token(kind, selector, end) } else { String::new() };
     let mut out = String::with_capacity(items.iter().map(|i| i.len() + 1).sum::<usize>() + 200);
     out.push_str(&format!(
         "{{\"kind\":\"{kind}\",\"apiVersion\":\"v1\",\"metadata\":{{\"resourceVersion\":\"{generation}\",\"continue\":\"{cont}\""
@@ -108,6 +243,7 @@ async fn list(
         keys.sort();
         keys.join("&")
     }));
+    let _ = s.held.subscribe().wait_for(|held| !held).await;
     let faults = s.faults.lock().expect("lock").clone();
     if let Some(d) = faults.delay {
         tokio::time::sleep(d).await;
@@ -115,12 +251,33 @@ async fn list(
     if let Some(token) = &s.token {
         let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
         if given != format!("Bearer {token}") && cert.is_none() {
-            return status(401, "Unauthorized", "Unauthorized");
+            return status(401, "Unauthorized");
         }
     }
+    let throttled = {
+        let mut f = s.faults.lock().expect("lock");
+        let throttled = f.throttle_next > 0;
+        f.throttle_next = f.throttle_next.saturating_sub(1);
+        throttled
+    };
+    if throttled {
+        let mut r = status(429, "Too many requests, please try again later.");
+        r.headers_mut().insert(header::RETRY_AFTER, faults.retry_after_secs.to_string().parse().expect("header"));
+        return r;
+    }
+    let selector = q.get("fieldSelector").cloned().unwrap_or_default();
+    let terms = match parse_selector(&selector, if kind == "NodeList" { &NODE_FIELDS } else { &POD_FIELDS }) {
+        Ok(t) => t,
+        Err(refused) => return status(400, &refused),
+    };
+    let limit = match q.get("limit").map(|l| l.parse::<i64>()) {
+        None | Some(Ok(0)) => usize::MAX,
+        Some(Ok(l)) if l > 0 => l as usize,
+        _ => return status(400, &format!("invalid limit: {:?}", q.get("limit").expect("given"))),
+    };
     if kind == "NodeList" {
         if let Some(code) = faults.nodes_status {
-            return status(code, "InternalError", "etcdserver: request timed out");
+            return status(code, "etcdserver: request timed out");
         }
         if faults.malformed_nodes {
             return ([(header::CONTENT_TYPE, "application/json")], "{\"kind\":\"NodeList\",\"items\":[{\"metadata\":")
@@ -130,57 +287,45 @@ async fn list(
     if kind == "PodList" && faults.pods_forbidden {
         return status(
             403,
-            "Forbidden",
             "pods is forbidden: User \"system:serviceaccount:skyhost:reader\" cannot list resource \"pods\" in API group \"\" at the cluster scope",
         );
     }
     let offset = match q.get("continue").filter(|c| !c.is_empty()) {
         None => 0,
         Some(token) => {
-            if faults.expire_next_continue {
-                s.faults.lock().expect("lock").expire_next_continue = false;
+            let expired = {
+                let mut f = s.faults.lock().expect("lock");
+                let expired = f.expire_next_continue || f.expire_continues > 0;
+                if f.expire_next_continue {
+                    f.expire_next_continue = false;
+                } else {
+                    f.expire_continues = f.expire_continues.saturating_sub(1);
+                }
+                expired
+            };
+            if expired {
                 return status(
                     410,
-                    "Expired",
                     "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
                 );
             }
-            match token.split(':').nth(1).and_then(|o| o.parse::<usize>().ok()) {
-                Some(o) => o,
-                None => return status(400, "BadRequest", "invalid continue token"),
+            match continue_offset(token, kind, &selector) {
+                Ok(o) => o,
+                Err(refused) => return status(400, &refused),
             }
         }
     };
-    let limit = q.get("limit").and_then(|l| l.parse::<usize>().ok()).filter(|l| *l > 0).unwrap_or(usize::MAX);
-    let excluded: Vec<String> = q
-        .get("fieldSelector")
-        .map(|f| f.split(',').filter_map(|c| c.strip_prefix("status.phase!=")).map(String::from).collect())
-        .unwrap_or_default();
-    let body = if kind == "NodeList" {
-        let end = (offset + limit).min(s.nodes.len());
-        let items: Vec<&String> = s.nodes[offset.min(end)..end].iter().collect();
-        page(kind, &items, offset, limit, s.nodes.len(), 1)
-    } else {
-        let selected = s
-            .selected
-            .lock()
-            .expect("lock")
-            .entry(excluded.clone())
-            .or_insert_with(|| {
-                Arc::new(
-                    s.pods
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, (phase, _))| !excluded.contains(phase))
-                        .map(|(i, _)| i)
-                        .collect(),
-                )
-            })
-            .clone();
-        let end = (offset + limit).min(selected.len());
-        let items: Vec<&String> = selected[offset.min(end)..end].iter().map(|i| &s.pods[*i].1).collect();
-        page(kind, &items, offset, limit, selected.len(), 1)
-    };
+    let all = if kind == "NodeList" { &s.nodes } else { &s.pods };
+    let selected = s
+        .selected
+        .lock()
+        .expect("lock")
+        .entry((kind, selector.clone()))
+        .or_insert_with(|| Arc::new((0..all.len()).filter(|i| all[*i].matches(&terms)).collect()))
+        .clone();
+    let end = offset.saturating_add(limit).min(selected.len());
+    let items: Vec<&String> = selected[offset.min(end)..end].iter().map(|i| &all[*i].json).collect();
+    let body = page(kind, &selector, &items, offset, limit, selected.len(), 1);
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
@@ -190,17 +335,15 @@ impl KubeApi {
         let runtime =
             tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
         let shared = Arc::new(Shared {
-            nodes: cluster.nodes.iter().map(Value::to_string).collect(),
-            pods: cluster
-                .pods
-                .iter()
-                .map(|p| (p["status"]["phase"].as_str().unwrap_or("").to_string(), p.to_string()))
-                .collect(),
+            nodes: cluster.nodes.iter().map(|n| Item::new(n, &NODE_FIELDS)).collect(),
+            pods: cluster.pods.iter().map(|p| Item::new(p, &POD_FIELDS)).collect(),
             token: cluster.token,
             selected: Mutex::default(),
             faults: Mutex::default(),
             requests: Mutex::default(),
             paths: Mutex::default(),
+            every_path: Mutex::default(),
+            held: tokio::sync::watch::Sender::new(false),
         });
         let mut api = Self { addr: ([127, 0, 0, 1], 0).into(), shared, runtime: Some(runtime) };
         api.addr = api.also_listen();
@@ -270,15 +413,18 @@ impl KubeApi {
         // Also under a path, as Rancher and other gateways serve clusters
         // (`https://rancher.example/k8s/clusters/c-m-7x2kq`).
         let shared = self.shared.clone();
-        Router::new().nest(GATEWAY_PATH, api.clone()).merge(api).layer(axum::middleware::map_request(
-            move |request: axum::extract::Request| {
+        Router::new()
+            .nest(GATEWAY_PATH, api.clone())
+            .merge(api)
+            .fallback(|| async { status(404, "the server could not find the requested resource") })
+            .layer(axum::middleware::map_request(move |request: axum::extract::Request| {
                 let path = request.uri().path().to_string();
+                shared.every_path.lock().expect("lock").push(path.clone());
                 if path.contains("/api/v1/") {
                     shared.paths.lock().expect("lock").push(path);
                 }
                 std::future::ready(request)
-            },
-        ))
+            }))
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -294,6 +440,28 @@ impl KubeApi {
     /// The paths of the list requests served so far (`/api/v1/pods`).
     pub fn paths(&self) -> Vec<String> {
         self.shared.paths.lock().expect("lock").clone()
+    }
+
+    /// Holds every list request from now on until [`KubeApi::release`]: a
+    /// test can then act while requests are certainly in flight.
+    pub fn hold(&self) {
+        self.shared.held.send_replace(true);
+    }
+
+    /// Answers the held requests and those that come later.
+    pub fn release(&self) {
+        self.shared.held.send_replace(false);
+    }
+
+    /// Waits until at least `n` list requests have come in (panics after a minute).
+    #[track_caller]
+    pub fn wait_for_requests(&self, n: usize) {
+        crate::wait_until(&format!("{n} list requests"), || self.requests().len() >= n);
+    }
+
+    /// The path of every request so far, discovery and unknown paths included.
+    pub fn every_path(&self) -> Vec<String> {
+        self.shared.every_path.lock().expect("lock").clone()
     }
 
     /// Requests served so far (`PodList?continue=...&limit=500`).

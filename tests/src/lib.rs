@@ -39,6 +39,51 @@ pub fn artifact(file: &str) -> PathBuf {
     p
 }
 
+/// The file where skipped tests are recorded, one line each; `tests/run`
+/// removes it before a run and prints it at the end.
+pub fn skipped_tests_file() -> PathBuf {
+    build_dir().parent().expect("target/").join("skipped-tests.txt")
+}
+
+/// Records that the calling test cannot run here, and why; the test then
+/// returns. cargo hides the output of passing tests, so the reason goes to
+/// [`skipped_tests_file`], which `tests/run` lists at the end of the run.
+/// With `CI=true` this panics instead: `.ci/run` installs everything the
+/// tests need, so a skip there means a part of the suite silently did not run.
+#[track_caller]
+pub fn skip(why: &str) {
+    let thread = std::thread::current();
+    let test = thread.name().filter(|n| *n != "main").unwrap_or("(unnamed test)").to_string();
+    let binary = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .map(|s| s.rsplit_once('-').map_or(s.clone(), |(name, _hash)| name.to_string()))
+        .unwrap_or_default();
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{binary}::{test} cannot run, and CI must run every test: {why}");
+    }
+    eprintln!("skipped: {why}");
+    use std::io::Write;
+    let line = format!("{binary}::{test}: {}\n", why.replace('\n', " "));
+    // O_APPEND writes of one short line do not interleave between test threads.
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(skipped_tests_file());
+    if let Err(e) = file.and_then(|mut f| f.write_all(line.as_bytes())) {
+        panic!("cannot record the skip of {test} ({why}) in {}: {e}", skipped_tests_file().display());
+    }
+}
+
+/// A layout `tests/run` built with `dist/layout --profile dev`; panics with
+/// the fix when it is missing.
+pub fn layout(kind: &str) -> PathBuf {
+    let p = build_dir().parent().expect("target/").join("layout").join(kind);
+    assert!(
+        p.join("bin/skyhost").is_file(),
+        "{} is missing: run `tests/run`, which builds it with dist/layout before testing",
+        p.display()
+    );
+    p
+}
+
 /// The shared catalog snapshot, when this machine has it.
 pub fn shared_catalogs() -> Option<PathBuf> {
     let p = workspace().join("../shared/catalogs/v8");
@@ -101,7 +146,13 @@ impl Sandbox {
         // Under target/, on the same file system as the binary, so it can be hard-linked.
         let tmp = build_dir().parent().expect("target/").join("tmp");
         std::fs::create_dir_all(&tmp).expect("target/tmp");
-        let dir = tempfile::Builder::new().prefix("skyhost-e2e-").tempdir_in(tmp).expect("tempdir");
+        Self::new_in(&tmp)
+    }
+
+    /// An empty sandbox in `parent` (with a copy of the binary when `parent`
+    /// is on another file system).
+    pub fn new_in(parent: &Path) -> Self {
+        let dir = tempfile::Builder::new().prefix("skyhost-e2e-").tempdir_in(parent).expect("tempdir");
         for sub in ["bin", "plugins", "home", "config", "cache", "data"] {
             std::fs::create_dir_all(dir.path().join(sub)).expect("mkdir");
         }
@@ -110,20 +161,13 @@ impl Sandbox {
         Self { dir, env: Vec::new(), bin, plugin_path: true }
     }
 
-    /// Builds the distributable layout in the sandbox (`layout/bin/skyhost`,
-    /// `layout/lib/skyhost/plugins/`), with or without the Kubernetes plugin,
-    /// and runs its binary from now on, with the default plugin path only.
+    /// Runs the binary of the distributable layout that `tests/run` built
+    /// with `dist/layout` (`target/layout/full` or `target/layout/minimal`,
+    /// without the Kubernetes plugin) from now on, with the default plugin
+    /// path only: it finds its plugins through `<prefix>/lib/skyhost/plugins`.
     pub fn use_layout(mut self, with_kubernetes: bool) -> Self {
-        let root = self.path().join("layout");
-        std::fs::create_dir_all(root.join("bin")).expect("mkdir");
-        let bin = root.join("bin/skyhost");
-        place_binary(&bin);
-        let plugins = root.join("lib/skyhost/plugins");
-        let names = CLOUDS.iter().copied().chain(with_kubernetes.then_some("kubernetes"));
-        for name in names {
-            self.link_plugin_into(&plugins, plugin_file(name), &plugin(name));
-        }
-        self.bin = bin;
+        let root = layout(if with_kubernetes { "full" } else { "minimal" });
+        self.bin = root.join("bin/skyhost");
         self.plugin_path = false;
         self
     }
@@ -208,6 +252,8 @@ impl Sandbox {
             .env("XDG_CACHE_HOME", self.path().join("cache"))
             .env("XDG_DATA_HOME", self.path().join("data"))
             .env("SKYHOST_OFFLINE", "1")
+            // Plugins installed on this machine must not change the results.
+            .env("SKYHOST_SYSTEM_PLUGIN_DIRS", "")
             .env("KUBECONFIG", self.path().join("home/.kube/none"));
         if self.plugin_path {
             cmd.env("SKYHOST_PLUGIN_PATH", self.plugins());
@@ -249,6 +295,58 @@ impl Sandbox {
         S: AsRef<OsStr>,
     {
         Run::from(run_with_timeout(self.command(args), Duration::from_secs(60)).expect("skyhost finished in time"))
+    }
+}
+
+impl Sandbox {
+    /// Runs `skyhost ARGS` as an unprivileged user (`nobody`, through
+    /// `setpriv`) when the tests run as root, as CI does: root reads any file
+    /// whatever its mode. The sandbox is opened to that user first; that user
+    /// must be able to reach it (see [`Sandbox::new_in`]: the system's
+    /// temporary directory is reachable, a checkout under `/root` is not),
+    /// and its plugins must be files in it, not links into `target/`. `None`
+    /// when running as root and `setpriv` (util-linux) is missing.
+    pub fn run_unprivileged<I, S>(&self, args: I) -> Option<Run>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return Some(self.run(args));
+        }
+        if Command::new("setpriv").arg("--version").output().is_err() {
+            return None;
+        }
+        const NOBODY: u32 = 65534;
+        std::fs::set_permissions(self.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod sandbox");
+        for sub in ["home", "config", "cache", "data"] {
+            std::os::unix::fs::chown(self.path().join(sub), Some(NOBODY), Some(NOBODY)).expect("chown");
+        }
+        let inner = self.command(args);
+        let mut cmd = Command::new("setpriv");
+        cmd.args([&format!("--reuid={NOBODY}"), &format!("--regid={NOBODY}"), "--clear-groups", "--"])
+            .arg(inner.get_program())
+            .args(inner.get_args());
+        for (k, v) in inner.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        Some(Run::from(run_with_timeout(cmd, Duration::from_secs(60)).expect("skyhost finished in time")))
+    }
+}
+
+/// Waits until `condition` holds, checking every few milliseconds; panics
+/// naming `what` after a minute (a test waits for a state, never for a sleep
+/// to be long enough; the minute only turns a hang into a failure).
+#[track_caller]
+pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !condition() {
+        assert!(Instant::now() < deadline, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -373,11 +471,49 @@ impl Server {
     }
 
     /// Sends SIGTERM and waits for the exit status.
-    pub fn terminate(mut self) -> i32 {
+    pub fn terminate(self) -> i32 {
+        self.signal(libc::SIGTERM);
+        self.wait()
+    }
+
+    /// Sends `signal` to the server.
+    pub fn signal(&self, signal: libc::c_int) {
         // SAFETY: kill sends a signal to our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+    }
+
+    /// Waits for the server to exit; its exit status.
+    pub fn wait(mut self) -> i32 {
         let status = self.child.wait().expect("wait");
         status.code().unwrap_or(-1)
+    }
+
+    /// Waits until the server has logged a line containing `needle`.
+    #[track_caller]
+    pub fn wait_for_log(&self, needle: &str) {
+        wait_until(&format!("the server to log '{needle}'"), || {
+            self.stderr.lock().expect("lines").iter().any(|l| l.contains(needle))
+        });
+    }
+
+    /// Connections to the server whose request the server has read: the
+    /// established server-side sockets of its port with nothing left unread
+    /// (`/proc/net/tcp`).
+    pub fn connections_read(&self) -> usize {
+        let port: u16 = self.addr().rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
+        let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+        table
+            .lines()
+            .skip(1)
+            .filter(|line| {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                let local_port =
+                    f.get(1).and_then(|a| a.rsplit(':').next()).and_then(|p| u16::from_str_radix(p, 16).ok());
+                let established = f.get(3) == Some(&"01");
+                let unread = f.get(4).and_then(|q| q.split(':').nth(1)).and_then(|r| usize::from_str_radix(r, 16).ok());
+                local_port == Some(port) && established && unread == Some(0)
+            })
+            .count()
     }
 }
 
@@ -400,9 +536,4 @@ pub fn http_request(addr: &str, request: &str) -> (u16, String, String) {
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     (status, head.to_lowercase(), body.to_string())
-}
-
-/// Says why a test cannot run here (placeholder until the skip report lands).
-pub fn skip(why: &str) {
-    eprintln!("SKIP: {why}");
 }

@@ -421,8 +421,7 @@ fn offline_forbids_update() {
 #[test]
 fn every_shared_catalog_file_loads() {
     let Some(dir) = shared_catalogs() else {
-        eprintln!("skipped: ../shared/catalogs/v8 is not on this machine");
-        return;
+        return skyhost_e2e::skip("../shared/catalogs/v8 is not on this machine");
     };
     let clouds =
         ["aws", "azure", "gcp", "lambda", "vast", "nebius", "seeweb", "verda", "yotta", "mithril", "hyperbolic"];
@@ -477,4 +476,102 @@ fn a_catalog_directory_without_a_clouds_file_falls_back_and_says_so() {
     let status = sb.run(["catalog", "status"]);
     assert!(status.stdout.lines().any(|l| l.starts_with("aws ") && l.contains(" dir ")), "{}", status.stdout);
     assert!(status.stdout.lines().any(|l| l.starts_with("lambda ") && l.contains(" embedded ")), "{}", status.stdout);
+}
+
+/// Sets the modification time of `path` to `hours` ago.
+fn age(path: &std::path::Path, hours: f64) {
+    let when = std::time::SystemTime::now() - std::time::Duration::from_secs_f64(hours * 3600.0);
+    std::fs::File::options().write(true).open(path).unwrap().set_modified(when).unwrap();
+}
+
+fn marker(sb: &Sandbox, cloud: &str) -> std::path::PathBuf {
+    let mut p = cache_file(sb, cloud).into_os_string();
+    p.push(".failed");
+    p.into()
+}
+
+#[test]
+fn after_a_failed_download_skyhost_waits_an_hour_then_tries_again() {
+    let server = HttpFiles::start(quirks().parent().unwrap().to_path_buf());
+    let sb = online(Sandbox::new().with_plugins(&["aws"]), &server);
+    sb.write_config("[catalog]\nmax_age_hours = 0\n");
+    server.fault("/v8/aws/vms.csv", Fault::Status(503));
+    let failed = sb.run(["show-gpus", "A100"]);
+    failed.expect_code(0);
+    assert!(failed.stderr.contains("could not refresh the catalogs of aws"), "{}", failed.stderr);
+    assert!(marker(&sb, "aws").is_file(), "the failure is remembered");
+    assert_eq!(server.requests().len(), 1);
+
+    // 59 minutes later: still waiting.
+    age(&marker(&sb, "aws"), 59.0 / 60.0);
+    sb.run(["show-gpus", "A100"]).expect_code(0);
+    assert_eq!(server.requests().len(), 1);
+    // `catalog update` does not wait.
+    sb.run(["catalog", "update", "aws"]).expect_code(1);
+    assert_eq!(server.requests().len(), 2);
+
+    // Over an hour later it tries on its own; a success removes the marker.
+    server.heal();
+    age(&marker(&sb, "aws"), 61.0 / 60.0);
+    let retried = sb.run(["show-gpus", "A100"]);
+    retried.expect_code(0);
+    assert!(!retried.stderr.contains("could not refresh"), "{}", retried.stderr);
+    assert_eq!(server.requests().len(), 3);
+    assert!(cache_file(&sb, "aws").is_file());
+    assert!(!marker(&sb, "aws").exists(), "a success removes the marker");
+}
+
+#[test]
+fn cached_catalogs_refresh_after_seven_hours_and_seeweb_after_eight() {
+    // A catalog server with an AWS and a Seeweb file.
+    let root = Sandbox::new();
+    for (cloud, from) in [
+        ("aws", quirks().join("aws/vms.csv")),
+        ("seeweb", skyhost_e2e::workspace().join("plugins/neoclouds/catalog/seeweb/vms.csv")),
+    ] {
+        std::fs::create_dir_all(root.path().join(format!("v8/{cloud}"))).unwrap();
+        std::fs::copy(from, root.path().join(format!("v8/{cloud}/vms.csv"))).unwrap();
+    }
+    let server = HttpFiles::start(root.path().to_path_buf());
+    let sb = online(Sandbox::new().with_plugins(&["aws", "seeweb"]), &server);
+    sb.run(["catalog", "update", "aws", "seeweb"]).expect_code(0);
+    let asked = |cloud: &str| server.requests().iter().filter(|r| r.contains(&format!("/{cloud}/"))).count();
+    assert_eq!((asked("aws"), asked("seeweb")), (1, 1));
+
+    let list = || sb.run(["show-gpus", "-a"]).expect_code(0).stdout.clone();
+    // 6.9 hours old: both fresh.
+    age(&cache_file(&sb, "aws"), 6.9);
+    age(&cache_file(&sb, "seeweb"), 6.9);
+    list();
+    assert_eq!((asked("aws"), asked("seeweb")), (1, 1));
+    // 7.5 hours old: AWS refreshes, Seeweb (8 hours, as SkyPilot) does not.
+    age(&cache_file(&sb, "aws"), 7.5);
+    age(&cache_file(&sb, "seeweb"), 7.5);
+    list();
+    assert_eq!((asked("aws"), asked("seeweb")), (2, 1));
+    // 8.5 hours old: Seeweb refreshes too.
+    age(&cache_file(&sb, "seeweb"), 8.5);
+    list();
+    assert_eq!((asked("aws"), asked("seeweb")), (2, 2));
+}
+
+#[test]
+fn auto_update_false_never_downloads_on_its_own() {
+    let server = HttpFiles::start(quirks().parent().unwrap().to_path_buf());
+    let sb = online(Sandbox::new().with_plugins(&["aws"]), &server);
+    sb.write_config("[catalog]\nauto_update = false\n");
+    // No cached copy: the embedded catalog answers, nothing is fetched.
+    let run = sb.run(["show-gpus", "A100"]);
+    run.expect_code(0);
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+    let status = sb.run(["catalog", "status", "-o", "json"]).json();
+    assert_eq!(status["catalogs"][0]["source"], "embedded", "{status:#}");
+    // An explicit update still downloads; a stale copy is then used as is.
+    sb.run(["catalog", "update", "aws"]).expect_code(0);
+    assert_eq!(server.requests().len(), 1);
+    age(&cache_file(&sb, "aws"), 100.0);
+    let run = sb.run(["show-gpus", "A100"]);
+    run.expect_code(0);
+    assert!(run.stdout.contains("us-east-2"), "the cached copy answers: {}", run.stdout);
+    assert_eq!(server.requests().len(), 1);
 }

@@ -384,9 +384,8 @@ fn unauthorised_failing_slow_and_malformed_clusters_are_per_context_errors() {
         || KubeApi::start(ClusterSpec { nodes: vec![node("x").0], token: Some(TOKEN.into()), ..Default::default() });
     let (failing, slow, malformed, locked) = (bad(), bad(), bad(), bad());
     failing.set_faults(|f| f.nodes_status = Some(500));
-    // Slower than the one-minute limit on every skyhost run in these tests:
-    // the run finishes only if the 1 s per-context timeout cuts it off.
-    slow.set_faults(|f| f.delay = Some(std::time::Duration::from_secs(300)));
+    // Never answers: the run finishes only if the 1 s per-context timeout cuts it off.
+    slow.hold();
     malformed.set_faults(|f| f.malformed_nodes = true);
     let sb = sandbox(
         &[
@@ -588,7 +587,7 @@ fn run_as_pod(sb: &Sandbox, port: u16, token: &str, args: &[&str]) -> Option<sky
     let probe =
         std::process::Command::new("unshare").args(["-rm", "sh", "-c", "mount -t tmpfs tmpfs /var/run"]).output();
     if !probe.is_ok_and(|o| o.status.success()) {
-        eprintln!("skipped: this machine cannot make a private mount namespace (unshare -rm)");
+        skyhost_e2e::skip("this machine cannot make a private mount namespace (unshare -rm)");
         return None;
     }
     let inner = sb.command(args);
@@ -778,4 +777,208 @@ fn proxies_as_kubectl_uses_them() {
     let run = sb.run(["show-gpus", "--infra", "k8s"]);
     assert!(run.stdout.starts_with(A100_TABLE), "{}\n{}", run.stdout, run.stderr);
     assert_eq!(proxy.targets(), Vec::<String>::new());
+}
+
+/// GETs `path` from the API double: (status, `Retry-After`, body as JSON).
+fn api_get(api: &KubeApi, path: &str) -> (u16, Option<String>, serde_json::Value) {
+    let (status, head, body) = skyhost_e2e::http_request(
+        &api.addr.to_string(),
+        &format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"),
+    );
+    let retry_after = head.lines().find_map(|l| l.strip_prefix("retry-after:").map(|v| v.trim().to_string()));
+    (status, retry_after, serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {body}")))
+}
+
+#[test]
+fn the_api_double_refuses_what_a_real_api_server_refuses() {
+    let api = KubeApi::start(ClusterSpec {
+        nodes: vec![node("a").0, node("b").cordoned().0, node("c").0],
+        pods: (0..5).map(|i| pod(&format!("p{i}"), "x", Some("a")).0).collect(),
+        ..Default::default()
+    });
+    let refused = |path: &str, code: u16, reason: &str, message: &str| {
+        let (status, _, body) = api_get(&api, path);
+        assert_eq!(
+            (status, body["kind"].as_str(), body["code"].as_u64()),
+            (code, Some("Status"), Some(code as u64)),
+            "{path}: {body}"
+        );
+        assert_eq!(body["reason"], reason, "{path}: {body}");
+        assert!(body["message"].as_str().unwrap().contains(message), "{path}: {body}");
+    };
+    refused(
+        "/api/v1/pods?fieldSelector=spec.colour%3Dred",
+        400,
+        "BadRequest",
+        "field label not supported: spec.colour",
+    );
+    refused("/api/v1/pods?fieldSelector=status.phase%3CRunning", 400, "BadRequest", "unable to parse requirement");
+    refused("/api/v1/nodes?fieldSelector=status.phase%21%3DRunning", 400, "BadRequest", "field label not supported");
+    refused("/api/v1/pods?limit=ten", 400, "BadRequest", "invalid limit");
+    refused("/api/v1/pods?limit=-1", 400, "BadRequest", "invalid limit");
+    refused("/api/v1/services", 404, "NotFound", "could not find the requested resource");
+    refused("/apis/apps/v1/deployments", 404, "NotFound", "could not find the requested resource");
+
+    // Node lists honour their field selectors.
+    let names = |path: &str| -> Vec<String> {
+        let (status, _, body) = api_get(&api, path);
+        assert_eq!(status, 200, "{path}: {body}");
+        body["items"].as_array().unwrap().iter().map(|i| i["metadata"]["name"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(names("/api/v1/nodes?fieldSelector=metadata.name%3Db"), ["b"]);
+    assert_eq!(names("/api/v1/nodes?fieldSelector=spec.unschedulable%3Dtrue"), ["b"]);
+    assert_eq!(names("/api/v1/nodes?fieldSelector=spec.unschedulable%21%3Dtrue"), ["a", "c"]);
+    assert_eq!(names("/api/v1/pods?fieldSelector=metadata.name%3D%3Dp3"), ["p3"]);
+
+    // A continue token belongs to its list and selector.
+    let (_, _, first) = api_get(&api, "/api/v1/pods?limit=2");
+    let token = first["metadata"]["continue"].as_str().unwrap().to_string();
+    assert_eq!(names(&format!("/api/v1/pods?limit=2&continue={token}")), ["p2", "p3"]);
+    refused(&format!("/api/v1/nodes?limit=2&continue={token}"), 400, "BadRequest", "continue parameter is invalid");
+    refused(
+        &format!("/api/v1/pods?limit=2&continue={token}&fieldSelector=status.phase%3DRunning"),
+        400,
+        "BadRequest",
+        "continue parameter is invalid",
+    );
+    refused("/api/v1/pods?limit=2&continue=not-a-token", 400, "BadRequest", "continue parameter is invalid");
+
+    // Each injected error carries the reason of its code; 429 says when to come back.
+    for (code, reason) in [(403, "Forbidden"), (500, "InternalError"), (503, "ServiceUnavailable"), (504, "Timeout")] {
+        api.set_faults(|f| f.nodes_status = Some(code));
+        refused("/api/v1/nodes", code, reason, "");
+    }
+    api.set_faults(|f| {
+        f.nodes_status = None;
+        f.throttle_next = 1;
+        f.retry_after_secs = 7;
+    });
+    let (status, retry_after, body) = api_get(&api, "/api/v1/nodes");
+    assert_eq!((status, retry_after.as_deref(), body["reason"].as_str()), (429, Some("7"), Some("TooManyRequests")));
+    assert_eq!(api_get(&api, "/api/v1/nodes").0, 200, "only the next request was throttled");
+}
+
+#[test]
+fn a_throttled_list_is_asked_again_after_retry_after() {
+    let cluster = ClusterSpec {
+        nodes: vec![node("n1").gpus("nvidia.com/gpu", 8).label("skypilot.co/accelerator", "h100").0],
+        pods: vec![pod("p", "x", Some("n1")).requests(&[("nvidia.com/gpu", "3")]).0],
+        ..Default::default()
+    };
+    let (api, sb) = one_context(cluster);
+    // The node list and then the pod list are each throttled once.
+    api.set_faults(|f| {
+        f.throttle_next = 1;
+        f.retry_after_secs = 1;
+    });
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
+    run.expect_code(0).expect_no_panic();
+    assert!(run.stdout.contains("H100  1, 2, 4, 8                5 of 8 free"), "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
+    let lists = api.requests();
+    assert_eq!(lists.iter().filter(|r| r.starts_with("NodeList")).count(), 2, "{lists:?}");
+
+    // Throttled for longer than the context's deadline: a note (a failed
+    // context is not a failed command), not a hang.
+    api.set_faults(|f| {
+        f.throttle_next = 100;
+        f.retry_after_secs = 30;
+    });
+    let run = sb.env("SKYHOST_KUBE_TIMEOUT", "1").run(["show-gpus", "--infra", "k8s"]);
+    run.expect_code(0).expect_no_panic();
+    assert!(run.stderr.contains("context 'prod' failed: no answer within 1 s"), "{}", run.stderr);
+}
+
+#[test]
+fn more_than_one_page_of_nodes_and_an_expired_node_list() {
+    // 600 nodes (every fifth without GPUs) and no pods: two pages of nodes,
+    // the only list with a continue token.
+    let (api, sb) = one_context(skyhost_e2e::kube_api::generated(600, 0));
+    api.set_faults(|f| f.expire_next_continue = true);
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
+    run.expect_code(0).expect_no_panic();
+    // 480 GPU nodes of 8 H100s, counted once although page 1 came twice.
+    assert!(run.stdout.contains("H100-80GB  1, 2, 4, 8                3840 of 3840 free"), "{}", run.stdout);
+    assert_eq!(run.stdout.lines().filter(|l| l.starts_with("prod     node-")).count(), 600);
+    let nodes: Vec<String> = api.requests().into_iter().filter(|r| r.starts_with("NodeList")).collect();
+    // Page 1, page 2 expired (410), then the list again from the start: 2 pages.
+    assert_eq!(nodes.len(), 4, "{nodes:#?}");
+    assert!(nodes.iter().all(|r| r.contains("limit=500")), "{nodes:#?}");
+}
+
+#[test]
+fn a_list_that_keeps_expiring_gives_up_after_the_restart_limit() {
+    let (api, sb) = one_context(skyhost_e2e::kube_api::generated(600, 0));
+    api.set_faults(|f| f.expire_continues = 100);
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
+    run.expect_code(0).expect_no_panic();
+    assert!(
+        run.stderr.contains("context 'prod' failed: the API server answered 410 when listing nodes"),
+        "{}",
+        run.stderr
+    );
+    // The first list and three restarts, each cut at its second page.
+    let nodes = api.requests().into_iter().filter(|r| r.starts_with("NodeList")).count();
+    assert_eq!(nodes, 8);
+}
+
+#[test]
+fn nodes_that_may_not_be_listed_fail_the_context_with_the_reason() {
+    let (api, sb) = one_context(ClusterSpec { nodes: vec![node("n").0], ..Default::default() });
+    api.set_faults(|f| f.nodes_status = Some(403));
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
+    run.expect_code(0).expect_no_panic();
+    assert!(run.stderr.contains("context 'prod' failed: forbidden (403) to list nodes"), "{}", run.stderr);
+    assert!(run.stderr.contains("kubectl --context prod get nodes"), "{}", run.stderr);
+}
+
+#[test]
+fn control_plane_taints_do_not_make_a_node_not_ready() {
+    let gpu = "nvidia.com/gpu";
+    let cluster = ClusterSpec {
+        nodes: vec![
+            node("cp")
+                .gpus(gpu, 2)
+                .label("skypilot.co/accelerator", "l4")
+                .taint("node-role.kubernetes.io/control-plane", "NoSchedule")
+                .0,
+            node("old")
+                .gpus(gpu, 2)
+                .label("skypilot.co/accelerator", "l4")
+                .taint("node-role.kubernetes.io/master", "NoSchedule")
+                .0,
+            node("other")
+                .gpus(gpu, 2)
+                .label("skypilot.co/accelerator", "l4")
+                .taint("node-role.kubernetes.io/etcd", "NoSchedule")
+                .0,
+        ],
+        ..Default::default()
+    };
+    let (_api, sb) = one_context(cluster);
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
+    run.expect_code(0);
+    assert!(run.stdout.contains("L4   1, 2                      4 of 4 free (2 not ready)"), "{}", run.stdout);
+}
+
+#[test]
+fn a_cloud_listing_makes_no_kubernetes_request() {
+    let (api, sb) = one_context(ClusterSpec {
+        nodes: vec![node("n").gpus("nvidia.com/gpu", 8).label("skypilot.co/accelerator", "h100").0],
+        ..Default::default()
+    });
+    let sb = sb.with_plugins(&["aws"]);
+    for args in [
+        &["show-gpus", "--infra", "aws"][..],
+        &["show-gpus", "H100", "--infra", "aws"],
+        &["gpus", "list", "-a", "--infra", "aws"],
+    ] {
+        let run = sb.run(args);
+        run.expect_code(0).expect_no_panic();
+        assert!(!run.stdout.contains("Kubernetes"), "{args:?}: {}", run.stdout);
+    }
+    assert_eq!(api.every_path(), Vec::<String>::new(), "no request at all");
+    // The same cluster is asked when the listing may use it.
+    sb.run(["show-gpus", "H100"]).expect_code(0);
+    assert!(!api.requests().is_empty());
 }

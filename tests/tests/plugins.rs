@@ -106,21 +106,23 @@ fn the_loader_detail_is_shown_only_with_verbose() {
 
 #[test]
 fn unreadable_files_are_reported() {
-    let sb = Sandbox::new().with_plugins(&["aws"]);
+    // Root reads a file whatever its mode, so this runs as an unprivileged
+    // user, in a sandbox that user can reach wherever the checkout is, with
+    // copies of the plugins.
+    let sb = Sandbox::new_in(&std::env::temp_dir());
+    sb.write_plugin_file("aws", &std::fs::read(plugin("aws")).unwrap(), 0o755);
     let p = sb.write_plugin_file("secret", &std::fs::read(plugin("azure")).unwrap(), 0o000);
-    let run = sb.run(["plugins", "-o", "json"]);
-    run.expect_code(0);
+    let Some(run) = sb.run_unprivileged(["plugins", "-o", "json"]) else {
+        return skyhost_e2e::skip("running as root without `setpriv` (util-linux) to drop privileges");
+    };
+    run.expect_code(0).expect_no_panic();
     let json = run.json();
     let e = entry(&json, "secret");
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        // root reads any file; the plugin itself is fine, so it loads.
-        eprintln!("running as root: mode 000 does not stop reading; the dangling-symlink case covers unreadable files");
-        assert!(e["status"] == "broken" || e["status"] == "loaded", "{e:#}");
-    } else {
-        assert_eq!(e["status"], "broken", "{e:#}");
-        assert!(e["reason"].as_str().unwrap().contains("cannot read it"), "{e:#}");
-    }
+    assert_eq!(e["status"], "broken", "{e:#}");
+    assert!(e["reason"].as_str().unwrap().contains("cannot read it"), "{e:#}");
+    assert!(e["hint"].as_str().is_some_and(|h| !h.is_empty()), "{e:#}");
+    // The readable one beside it still loads for the same user.
+    assert_eq!(entry(&json, "aws")["status"], "loaded", "{json:#}");
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o644)).unwrap();
 }
 
@@ -427,4 +429,84 @@ fn one_file_serving_several_backends_follows_the_same_rules() {
     assert_eq!(entry(&json, "vast")["path"], first.join("libskyhost_vast.so").to_str().unwrap());
     assert_eq!(entry(&json, "nebius")["status"], "loaded");
     assert!(json["plugins"].as_array().unwrap().iter().any(|p| p["name"] == "vast" && p["status"] == "shadowed"));
+}
+
+#[test]
+fn user_data_install_prefix_build_dir_and_system_dirs_come_in_that_order() {
+    let sb = Sandbox::new();
+    let data = sb.path().join("data/skyhost/plugins");
+    let prefix = sb.path().join("lib/skyhost/plugins");
+    let system = sb.path().join("system");
+    sb.link_plugin_into(&data, "aws", &plugin("aws"));
+    for dir in [&prefix, &system] {
+        sb.link_plugin_into(dir, "aws", &plugin("aws"));
+        sb.link_plugin_into(dir, "gcp", &plugin("gcp"));
+    }
+    sb.link_plugin_into(&system, "lambda", &plugin("lambda"));
+    let sb = sb.env("SKYHOST_SYSTEM_PLUGIN_DIRS", &system);
+    let mut quiet = sb.command(["plugins", "-o", "json"]);
+    quiet.env_remove("SKYHOST_PLUGIN_PATH");
+    let json = skyhost_e2e::Run::from(quiet.output().unwrap()).json();
+    // The sandbox's binary is <sandbox>/bin/skyhost: its prefix is the sandbox.
+    assert_eq!(entry(&json, "aws")["path"], data.join("libskyhost_aws.so").to_str().unwrap());
+    assert_eq!(entry(&json, "gcp")["path"], prefix.join("libskyhost_gcp.so").to_str().unwrap());
+    assert_eq!(entry(&json, "lambda")["path"], system.join("libskyhost_lambda.so").to_str().unwrap());
+    let origins: Vec<&str> =
+        json["search_path"].as_array().unwrap().iter().map(|d| d["origin"].as_str().unwrap()).collect();
+    assert_eq!(origins, ["user_data", "install", "system"]);
+
+    // The real binary in target/<profile>/: the build directory comes after
+    // the user's directory and before the system ones.
+    let mut cmd = std::process::Command::new(artifact("skyhost"));
+    cmd.args(["plugins", "-o", "json"]);
+    for (k, v) in quiet.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    let json = skyhost_e2e::Run::from(cmd.output().unwrap()).json();
+    let build = skyhost_e2e::build_dir();
+    assert_eq!(entry(&json, "aws")["path"], data.join("libskyhost_aws.so").to_str().unwrap());
+    assert_eq!(entry(&json, "gcp")["path"], build.join("libskyhost_gcp.so").to_str().unwrap());
+    assert_eq!(entry(&json, "lambda")["path"], build.join("libskyhost_lambda.so").to_str().unwrap());
+    let origins: Vec<&str> =
+        json["search_path"].as_array().unwrap().iter().map(|d| d["origin"].as_str().unwrap()).collect();
+    assert_eq!(origins, ["user_data", "build_dir", "system"]);
+    let shadowed = json["plugins"].as_array().unwrap().iter().filter(|p| p["status"] == "shadowed").count();
+    assert_eq!(shadowed, 4, "aws in the build and system dirs, gcp and lambda in the system dir");
+}
+
+#[test]
+fn an_unknown_key_in_any_config_table_is_a_usage_error_and_skyhost_config_names_the_file() {
+    let sb = Sandbox::new().with_plugins(&["aws"]);
+    for (table, key) in
+        [("", "plugin_dirs"), ("[catalog]\n", "max_age"), ("[kubernetes]\n", "timeout"), ("[serve]\n", "port")]
+    {
+        let path = sb.write_config(&format!("{table}{key} = 1\n"));
+        let run = sb.run(["plugins"]);
+        run.expect_code(2).expect_no_panic();
+        assert!(
+            run.stderr.starts_with(&format!("error: config file {}:", path.display())),
+            "{table}{key}: {}",
+            run.stderr
+        );
+        assert!(run.stderr.contains(&format!("unknown field `{key}`")), "{table}{key}: {}", run.stderr);
+    }
+    // SKYHOST_CONFIG points at another file, which is then the one read.
+    let good = sb.write_config("disable = [\"aws\"]\n");
+    let other = sb.path().join("other.toml");
+    std::fs::write(&other, "[serve]\nnope = true\n").unwrap();
+    let run = sb.run(["plugins", "-o", "json"]);
+    run.expect_code(0);
+    assert_eq!(entry(&run.json(), "aws")["status"], "disabled", "{}", good.display());
+    let sb = sb.env("SKYHOST_CONFIG", &other);
+    let run = sb.run(["plugins"]);
+    run.expect_code(2);
+    assert!(run.stderr.starts_with(&format!("error: config file {}:", other.display())), "{}", run.stderr);
+    assert!(run.stderr.contains("unknown field `nope`"), "{}", run.stderr);
+    std::fs::write(&other, "plugin_path = []\n").unwrap();
+    let run = sb.run(["plugins", "-o", "json"]);
+    run.expect_code(0);
+    assert_eq!(entry(&run.json(), "aws")["status"], "loaded", "the default config file is not read then");
 }

@@ -2,7 +2,7 @@
 
 use skyhost_plugin_api::{AcceleratorQuantities, Cluster, ClusterNode};
 
-use super::report::{ClusterSection, GpuReport, Mode, OfferingTable};
+use super::report::{ClusterSection, GpuReport, GpuTotal, Mode, OfferingTable};
 use crate::table::{render as table, title};
 
 /// A quantity as SkyPilot shows it: `8`, `0.167`.
@@ -108,11 +108,28 @@ fn node_status(n: &ClusterNode) -> String {
 
 fn utilization(free: Option<u32>, capacity: u32, not_ready: u32) -> String {
     let free = free.map_or_else(|| "<no permissions>".to_string(), |f| f.to_string());
+    utilization_of(&free, capacity, not_ready)
+}
+
+fn utilization_of(free: &str, capacity: u32, not_ready: u32) -> String {
     let mut s = format!("{free} of {capacity} free");
     if not_ready > 0 {
         s.push_str(&format!(" ({not_ready} not ready)"));
     }
     s
+}
+
+/// A total's utilization; `12+ of 40 free` when some clusters' free GPUs
+/// are unknown (their pods could not be listed): the known part, at least.
+fn total_utilization(t: &GpuTotal) -> String {
+    match t.free_unknown_contexts {
+        0 => utilization_of(&t.free.to_string(), t.capacity, t.not_ready),
+        n => {
+            let contexts = if n == 1 { "context" } else { "contexts" };
+            let line = utilization_of(&format!("{}+", t.free), t.capacity, t.not_ready);
+            format!("{line}; free unknown in {n} {contexts}")
+        }
+    }
 }
 
 fn cluster_section(section: &ClusterSection, mode: Mode, quantity_filter: bool, color: bool) -> Option<String> {
@@ -125,7 +142,7 @@ fn cluster_section(section: &ClusterSection, mode: Mode, quantity_filter: bool, 
         out.push('\n');
         out.push_str(&table(
             &["GPU", "UTILIZATION"],
-            section.totals.iter().map(|t| vec![t.name.clone(), utilization(Some(t.free), t.capacity, t.not_ready)]),
+            section.totals.iter().map(|t| vec![t.name.clone(), total_utilization(t)]),
         ));
         out.push('\n');
     }
@@ -273,5 +290,15 @@ mod tests {
         assert_eq!(vcpus(Some(8.0)), "8");
         assert_eq!(vcpus(Some(0.5)), "0.5");
         assert_eq!(utilization(None, 8, 2), "<no permissions> of 8 free (2 not ready)");
+        let total = |free, free_unknown_contexts| GpuTotal {
+            name: "H100".into(),
+            capacity: 40,
+            free,
+            free_unknown_contexts,
+            not_ready: 0,
+        };
+        assert_eq!(total_utilization(&total(12, 0)), "12 of 40 free");
+        assert_eq!(total_utilization(&total(12, 1)), "12+ of 40 free; free unknown in 1 context");
+        assert_eq!(total_utilization(&total(0, 2)), "0+ of 40 free; free unknown in 2 contexts");
     }
 }

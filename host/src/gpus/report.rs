@@ -109,8 +109,13 @@ pub struct GpuTotal {
     pub name: String,
     /// GPUs on schedulable nodes.
     pub capacity: u32,
-    /// Free GPUs (clusters whose pods could not be listed count none).
+    /// Free GPUs in the clusters where that is known: a lower bound when
+    /// `free_unknown_contexts` is not 0.
     pub free: u32,
+    /// Clusters with this GPU whose pods could not be listed, so whose free
+    /// GPUs are not in `free`.
+    #[serde(default)]
+    pub free_unknown_contexts: u32,
     /// GPUs on nodes that are not ready.
     pub not_ready: u32,
 }
@@ -265,7 +270,10 @@ pub fn cluster_totals(clusters: &[Cluster]) -> Vec<GpuTotal> {
             }
         };
         t.capacity += g.capacity;
-        t.free += g.free.unwrap_or(0);
+        match g.free {
+            Some(free) => t.free += free,
+            None => t.free_unknown_contexts += 1,
+        }
         t.not_ready += g.not_ready;
     }
     totals.sort_by(|a, b| a.name.cmp(&b.name));
@@ -301,6 +309,36 @@ pub fn suggestions<'a>(wanted: &str, names: impl Iterator<Item = &'a str>) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cluster(name: &str, gpus: &[(&str, u32, Option<u32>)]) -> Cluster {
+        Cluster {
+            name: name.into(),
+            gpus: gpus
+                .iter()
+                .map(|(gpu, capacity, free)| skyhost_plugin_api::ClusterGpu {
+                    name: (*gpu).into(),
+                    capacity: *capacity,
+                    free: *free,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn totals_count_unknown_free_apart_and_never_as_zero() {
+        let clusters = [
+            cluster("prod", &[("H100", 16, Some(12)), ("A100", 8, Some(8))]),
+            cluster("locked", &[("H100", 16, None)]),
+            cluster("lab", &[("H100", 8, Some(0))]),
+        ];
+        let totals = cluster_totals(&clusters);
+        let h100 = totals.iter().find(|t| t.name == "H100").unwrap();
+        assert_eq!((h100.capacity, h100.free, h100.free_unknown_contexts), (40, 12, 1));
+        let a100 = totals.iter().find(|t| t.name == "A100").unwrap();
+        assert_eq!((a100.capacity, a100.free, a100.free_unknown_contexts), (8, 8, 0));
+    }
 
     fn offering(name: &str, price: Option<f64>, spot: Option<f64>) -> Offering {
         Offering {

@@ -97,9 +97,20 @@ pub fn search_path(inputs: SearchPathInputs) -> Vec<SearchDir> {
             push(exe_dir.to_path_buf(), DirOrigin::BuildDir);
         }
     }
-    push(PathBuf::from("/usr/local/lib/skyhost/plugins"), DirOrigin::System);
-    push(PathBuf::from("/usr/lib/skyhost/plugins"), DirOrigin::System);
+    for d in system_dirs(std::env::var("SKYHOST_SYSTEM_PLUGIN_DIRS").ok().as_deref()) {
+        push(d, DirOrigin::System);
+    }
     dirs
+}
+
+/// The system-wide directories: `SKYHOST_SYSTEM_PLUGIN_DIRS` (colon-separated;
+/// empty for none) when set, for a distribution with another prefix or a
+/// sandbox that must not see the machine's plugins; else the usual two.
+fn system_dirs(setting: Option<&str>) -> Vec<PathBuf> {
+    match setting {
+        Some(list) => list.split(':').filter(|d| !d.is_empty()).map(PathBuf::from).collect(),
+        None => vec!["/usr/local/lib/skyhost/plugins".into(), "/usr/lib/skyhost/plugins".into()],
+    }
 }
 
 /// `target/<profile>/` holds the binary and the plugins that cargo built with
@@ -153,6 +164,16 @@ mod tests {
         assert_eq!(backend_name("libskyhost_aws.so.bak"), None);
         assert_eq!(backend_name("libskyhost_AWS.so"), None);
         assert_eq!(backend_name("libother.so"), None);
+    }
+
+    #[test]
+    fn system_dirs_can_be_replaced_or_hidden() {
+        assert_eq!(
+            system_dirs(None),
+            [PathBuf::from("/usr/local/lib/skyhost/plugins"), "/usr/lib/skyhost/plugins".into()]
+        );
+        assert_eq!(system_dirs(Some("/opt/a::/opt/b")), [PathBuf::from("/opt/a"), "/opt/b".into()]);
+        assert!(system_dirs(Some("")).is_empty());
     }
 
     #[test]

@@ -97,14 +97,27 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 
+    // Expiry without a clock race: a zero lifetime is already over when the
+    // next request comes, an hour is not.
     #[tokio::test]
-    async fn entries_expire_and_rejected_values_are_not_kept() {
-        let cache = Cache::new(Duration::from_millis(30));
-        assert_eq!(cache.get_or_compute("a".into(), |_| true, || async { 1 }).await, 1);
-        assert_eq!(cache.get_or_compute("a".into(), |_| true, || async { 2 }).await, 1);
-        tokio::time::sleep(Duration::from_millis(40)).await;
-        assert_eq!(cache.get_or_compute("a".into(), |_| true, || async { 3 }).await, 3);
+    async fn entries_expire_after_their_lifetime_and_not_before() {
+        let gone = Cache::new(Duration::ZERO);
+        assert_eq!(gone.get_or_compute("a".into(), |_| true, || async { 1 }).await, 1);
+        assert_eq!(gone.peek("a"), None);
+        assert_eq!(gone.get_or_compute("a".into(), |_| true, || async { 2 }).await, 2);
+        let kept = Cache::new(Duration::from_secs(3600));
+        assert_eq!(kept.get_or_compute("a".into(), |_| true, || async { 1 }).await, 1);
+        assert_eq!(kept.peek("a"), Some(1));
+        assert_eq!(kept.get_or_compute("a".into(), |_| true, || async { 2 }).await, 1);
+    }
+
+    #[tokio::test]
+    async fn rejected_values_are_not_kept() {
+        let cache = Cache::new(Duration::from_secs(3600));
         assert_eq!(cache.get_or_compute("b".into(), |v| *v > 10, || async { 4 }).await, 4);
+        assert_eq!(cache.peek("b"), None);
         assert_eq!(cache.get_or_compute("b".into(), |v| *v > 10, || async { 5 }).await, 5);
+        assert_eq!(cache.get_or_compute("c".into(), |v| *v > 10, || async { 11 }).await, 11);
+        assert_eq!(cache.get_or_compute("c".into(), |v| *v > 10, || async { 12 }).await, 11);
     }
 }

@@ -213,11 +213,45 @@ pub struct PodStatus<'a> {
     pub phase: Option<Cow<'a, str>>,
 }
 
+/// How often a throttled request (429) is sent again.
+const MAX_THROTTLED: u32 = 3;
+
+/// Sends `request`; a 429 Too Many Requests is sent again after the
+/// server's `Retry-After` (1 s when it gives none), up to [`MAX_THROTTLED`]
+/// times. The context's deadline still bounds the whole listing.
 async fn get_page(client: &Client, request: http::Request<Vec<u8>>) -> Result<bytes::Bytes, ApiError> {
-    let response =
-        client.send(request.map(kube::client::Body::from)).await.map_err(|e| ApiError::Transport(root_cause(&e)))?;
+    let mut throttled = 0;
+    loop {
+        let mut copy = http::Request::new(request.body().clone());
+        *copy.method_mut() = request.method().clone();
+        *copy.uri_mut() = request.uri().clone();
+        *copy.headers_mut() = request.headers().clone();
+        match send(client, copy).await {
+            Err((ApiError::Status { code: 429, .. }, Some(wait))) if throttled < MAX_THROTTLED => {
+                throttled += 1;
+                tokio::time::sleep(wait).await;
+            }
+            result => return result.map_err(|(e, _)| e),
+        }
+    }
+}
+
+/// One request; on an error status, also the `Retry-After` of a 429.
+async fn send(
+    client: &Client,
+    request: http::Request<Vec<u8>>,
+) -> Result<bytes::Bytes, (ApiError, Option<std::time::Duration>)> {
+    let response = client
+        .send(request.map(kube::client::Body::from))
+        .await
+        .map_err(|e| (ApiError::Transport(root_cause(&e)), None))?;
     let status = response.status();
-    let bytes = response.into_body().collect().await.map_err(|e| ApiError::Transport(root_cause(&e)))?.to_bytes();
+    let retry_after = (status.as_u16() == 429).then(|| {
+        let secs = response.headers().get(http::header::RETRY_AFTER).and_then(|v| v.to_str().ok()?.trim().parse().ok());
+        std::time::Duration::from_secs(secs.unwrap_or(1).min(60))
+    });
+    let bytes =
+        response.into_body().collect().await.map_err(|e| (ApiError::Transport(root_cause(&e)), None))?.to_bytes();
     if !status.is_success() {
         let body: StatusBody = serde_json::from_slice(&bytes).unwrap_or_default();
         let message = if body.message.is_empty() {
@@ -225,7 +259,7 @@ async fn get_page(client: &Client, request: http::Request<Vec<u8>>) -> Result<by
         } else {
             body.message
         };
-        return Err(ApiError::Status { code: status.as_u16(), message });
+        return Err((ApiError::Status { code: status.as_u16(), message }, retry_after));
     }
     Ok(bytes)
 }
