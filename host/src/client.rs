@@ -3,72 +3,14 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
-
 use crate::{
-    commands::{check::Checks, plugins::PluginsReport},
+    api::{self, check::Checks, error::ApiError, gpus::query_pairs, plugins::PluginsReport},
     diagnostics::{Diagnostic, Failure, exit},
     gpus::{
         report::{GpuReport, SCHEMA_VERSION},
         request::GpuRequest,
     },
 };
-
-/// The HTTP API version; the server sends it in [`API_VERSION_HEADER`].
-pub const API_VERSION: u32 = 1;
-/// Header carrying [`API_VERSION`].
-pub const API_VERSION_HEADER: &str = "skyhost-api-version";
-
-/// The body of every error response.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
-pub struct ApiError {
-    /// The error.
-    pub error: ApiErrorBody,
-}
-
-/// What went wrong, as data.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
-pub struct ApiErrorBody {
-    /// `bad_request`, `backend_missing`, `backend_disabled`, `backend_broken`, `not_found`, ...
-    pub kind: String,
-    /// The backend concerned.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub backend: Option<String>,
-    /// What went wrong.
-    pub message: String,
-    /// What to do.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
-}
-
-/// The query string of a [`GpuRequest`], as `/v1/gpus` reads it.
-pub fn query_pairs(req: &GpuRequest) -> Vec<(&'static str, String)> {
-    let mut q = Vec::new();
-    if let Some(n) = &req.name {
-        q.push(("name", n.clone()));
-    }
-    if let Some(n) = req.quantity {
-        q.push(("quantity", n.to_string()));
-    }
-    if let Some(i) = &req.infra {
-        q.push((
-            "infra",
-            match &req.region {
-                Some(r) => format!("{i}/{r}"),
-                None => i.clone(),
-            },
-        ));
-    }
-    for c in &req.contexts {
-        q.push(("context", c.clone()));
-    }
-    for (flag, key) in [(req.all, "all"), (req.all_regions, "all_regions"), (req.all_contexts, "all_contexts")] {
-        if flag {
-            q.push((key, "true".into()));
-        }
-    }
-    q
-}
 
 fn unreachable(url: &str, e: impl std::fmt::Display) -> Failure {
     Failure::error(format!("cannot reach the skyhost server at {url}: {e}")).help(
@@ -99,11 +41,12 @@ fn get<T: serde::de::DeserializeOwned>(
     }
     let mut response = request.call().map_err(|e| unreachable(base, e))?;
     let version =
-        response.headers().get(API_VERSION_HEADER).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u32>().ok());
-    if version != Some(API_VERSION) {
+        response.headers().get(api::VERSION_HEADER).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u32>().ok());
+    if version != Some(api::VERSION) {
         let theirs = version.map_or_else(|| "none (is it a skyhost server?)".to_string(), |v| v.to_string());
         return Err(Failure::error(format!(
-            "the server at {base} speaks skyhost API version {theirs}; this client speaks {API_VERSION}"
+            "the server at {base} speaks skyhost API version {theirs}; this client speaks {}",
+            api::VERSION
         ))
         .help("use a client and server of the same skyhost release"));
     }
@@ -112,9 +55,9 @@ fn get<T: serde::de::DeserializeOwned>(
     if status != 200 {
         let err: ApiError = serde_json::from_str(&body)
             .map_err(|_| Failure::error(format!("the server at {base} answered {status}")))?;
-        let code = match err.error.kind.as_str() {
-            "bad_request" => exit::USAGE,
-            k if k.starts_with("backend_") => exit::BACKEND_UNAVAILABLE,
+        let code = match err.error.kind {
+            api::error::ErrorKind::BadRequest => exit::USAGE,
+            k if k.is_backend_unavailable() => exit::BACKEND_UNAVAILABLE,
             _ => exit::ERROR,
         };
         let d =

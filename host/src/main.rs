@@ -2,9 +2,12 @@
 //! checks each command's backend requirements, then runs the command.
 //!
 //! Where things are: `plugins/` discovers, checks and loads plugin files;
+//! `api/` holds the HTTP API's wire types and the answers the server, the
+//! client and the commands share;
 //! `requirements.rs` is the up-front requirement check; `commands/` holds one
 //! module per command; `gpus/` builds and renders the GPU listing.
 
+mod api;
 mod app;
 mod catalogs;
 mod cli;

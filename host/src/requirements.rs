@@ -7,7 +7,9 @@
 use serde::Serialize;
 
 use crate::{
+    api::error::ErrorKind,
     diagnostics::{Diagnostic, Failure, exit},
+    gpus::request::GpuRequest,
     plugins::{KNOWN_BACKENDS, PluginSet, Status},
 };
 
@@ -61,14 +63,14 @@ pub enum Unmet {
 
 impl Unmet {
     /// The `kind` of the server's error body.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::Unknown { .. } => "bad_request",
-            Self::Unavailable { status: Status::Disabled, .. } => "backend_disabled",
-            Self::Unavailable { status: Status::Missing, .. } => "backend_missing",
-            Self::Unavailable { status: Status::Incompatible, .. } => "backend_incompatible",
-            Self::Unavailable { status: Status::Untrusted, .. } => "backend_untrusted",
-            Self::Unavailable { .. } => "backend_broken",
+            Self::Unknown { .. } => ErrorKind::BadRequest,
+            Self::Unavailable { status: Status::Disabled, .. } => ErrorKind::BackendDisabled,
+            Self::Unavailable { status: Status::Missing, .. } => ErrorKind::BackendMissing,
+            Self::Unavailable { status: Status::Incompatible, .. } => ErrorKind::BackendIncompatible,
+            Self::Unavailable { status: Status::Untrusted, .. } => ErrorKind::BackendUntrusted,
+            Self::Unavailable { .. } => ErrorKind::BackendBroken,
         }
     }
 }
@@ -188,4 +190,38 @@ pub fn skipped_summary(skipped: &[Skipped]) -> Option<(String, Option<String>)> 
         _ => Some("run `skyhost plugins` to see how to install, enable or fix them".into()),
     };
     Some((format!("skipped {text}"), hint))
+}
+
+/// What a GPU query needs and uses.
+pub fn requirements_for(plugins: &PluginSet, req: &GpuRequest) -> Requirements {
+    match &req.infra {
+        Some(b) => Requirements { needs: vec![b.clone()], uses: Vec::new() },
+        None => {
+            let mut uses: Vec<String> = KNOWN_BACKENDS.iter().map(|k| k.name.to_string()).collect();
+            let third_party: Vec<String> = plugins
+                .loaded
+                .iter()
+                .filter(|b| b.lists_gpus())
+                .map(|b| b.name.clone())
+                .filter(|n| !uses.contains(n))
+                .collect();
+            uses.extend(third_party);
+            Requirements { needs: Vec::new(), uses }
+        }
+    }
+}
+
+/// Checks a GPU query's requirements, and that some GPU backend is there at all.
+pub fn check_gpus(plugins: &PluginSet, req: &GpuRequest, command: &str) -> Result<Vec<Skipped>, Unmet> {
+    let skipped = check(plugins, &requirements_for(plugins, req), command)?;
+    if !plugins.loaded.iter().any(|b| b.lists_gpus()) {
+        return Err(Unmet::Unavailable {
+            backend: "*".into(),
+            status: Status::Missing,
+            message: format!("`{command}` needs a GPU backend, and none is loaded"),
+            hint: Some("install at least one backend plugin; `skyhost plugins` shows how".into()),
+            looked_in: None,
+        });
+    }
+    Ok(skipped)
 }

@@ -55,7 +55,10 @@ impl Engine {
             }
             if let Ok(Some(status)) = engine.dockerd.try_wait() {
                 let log = std::fs::read_to_string(engine.dir.path().join("dockerd.log")).unwrap_or_default();
-                return Err(format!("dockerd exited ({status}): {}", log.lines().rev().take(5).collect::<Vec<_>>().join(" | ")));
+                return Err(format!(
+                    "dockerd exited ({status}): {}",
+                    log.lines().rev().take(5).collect::<Vec<_>>().join(" | ")
+                ));
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
@@ -131,7 +134,8 @@ fn make_base(engine: &Engine, layouts: &[PathBuf]) {
     std::fs::create_dir_all(root.join("etc/ssl/certs")).unwrap();
     std::fs::copy(roots, root.join("etc/ssl/certs/ca-certificates.crt")).unwrap();
     let mut import = engine.command(&["import", "-", "skyhost-base:test"]);
-    let tar = Command::new("tar").args(["-C", root.to_str().unwrap(), "-c", "."]).stdout(Stdio::piped()).spawn().unwrap();
+    let tar =
+        Command::new("tar").args(["-C", root.to_str().unwrap(), "-c", "."]).stdout(Stdio::piped()).spawn().unwrap();
     let out = import.stdin(tar.stdout.unwrap()).output().unwrap();
     assert!(out.status.success(), "docker import: {}", String::from_utf8_lossy(&out.stderr));
 }
@@ -183,7 +187,10 @@ fn both_images_build_and_serve_as_an_unprivileged_user_on_a_read_only_root() {
         engine.ok(&["build", "-q", "--build-arg", "BASE=skyhost-base:test", "-t", tag, dir.to_str().unwrap()]);
         let size: u64 = engine.ok(&["image", "inspect", "-f", "{{.Size}}", tag]).parse().unwrap();
         // `tests/run` prints this file at the end of the run.
-        let line = format!("{tag}: {:.1} MB (dev-profile layout; `dist/layout` builds smaller release ones)\n", size as f64 / 1e6);
+        let line = format!(
+            "{tag}: {:.1} MB (dev-profile layout; `dist/layout` builds smaller release ones)\n",
+            size as f64 / 1e6
+        );
         let sizes = skyhost_e2e::build_dir().parent().unwrap().join("image-sizes.txt");
         std::fs::OpenOptions::new().create(true).append(true).open(sizes).unwrap().write_all(line.as_bytes()).unwrap();
         assert_eq!(engine.ok(&["image", "inspect", "-f", "{{.Config.User}}", tag]), "65532:65532");

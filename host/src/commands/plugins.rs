@@ -1,51 +1,18 @@
 //! `skyhost plugins`: every backend and every file found, with status and the
 //! reason or hint. Works with any mix of good and bad files.
 
-use serde::{Deserialize, Serialize};
-
 use crate::{
+    api::plugins::{PluginsReport, report},
     app::App,
     cli::{Format, PluginsArgs},
     client,
     diagnostics::{Diagnostic, Failure, print_stdout},
     plugins::{
-        Entry, PluginSet, SearchDir, Status,
+        PluginSet, Status,
         lock::{Lock, Pin},
     },
     table,
 };
-
-/// A directory of the search path, and whether it exists.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct SearchDirReport {
-    #[serde(flatten)]
-    dir: SearchDir,
-    exists: bool,
-}
-
-/// The document of `skyhost plugins -o json` and `GET /v1/plugins`.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct PluginsReport {
-    search_path: Vec<SearchDirReport>,
-    warnings: Vec<String>,
-    /// One entry per backend (and per shadowed file).
-    pub plugins: Vec<Entry>,
-    load_ms: f64,
-}
-
-/// The report of a loaded plugin set.
-pub fn report(set: &PluginSet) -> PluginsReport {
-    PluginsReport {
-        search_path: set
-            .search_path
-            .iter()
-            .map(|dir| SearchDirReport { dir: dir.clone(), exists: dir.path.is_dir() })
-            .collect(),
-        warnings: set.path_warnings.clone(),
-        plugins: set.entries_now(),
-        load_ms: set.elapsed.as_secs_f64() * 1e3,
-    }
-}
 
 /// Runs the command: the plugins found here, or the server's with `--server`.
 pub fn run(app: &App, args: &PluginsArgs) -> Result<u8, Failure> {

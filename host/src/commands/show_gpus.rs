@@ -10,51 +10,11 @@ use crate::{
         gather::{self, GatherSettings, Progress},
         render,
         report::{GpuReport, Mode},
-        request::{GpuRequest, RawGpuQuery},
+        request::RawGpuQuery,
     },
-    plugins::{KNOWN_BACKENDS, PluginSet},
-    progress,
-    requirements::{self, Requirements, Unmet},
+    progress, requirements,
 };
 use clap::CommandFactory;
-
-/// What a GPU query needs and uses.
-pub fn requirements_for(plugins: &PluginSet, req: &GpuRequest) -> Requirements {
-    match &req.infra {
-        Some(b) => Requirements { needs: vec![b.clone()], uses: Vec::new() },
-        None => {
-            let mut uses: Vec<String> = KNOWN_BACKENDS.iter().map(|k| k.name.to_string()).collect();
-            let third_party: Vec<String> = plugins
-                .loaded
-                .iter()
-                .filter(|b| b.lists_gpus())
-                .map(|b| b.name.clone())
-                .filter(|n| !uses.contains(n))
-                .collect();
-            uses.extend(third_party);
-            Requirements { needs: Vec::new(), uses }
-        }
-    }
-}
-
-/// Checks requirements and that some GPU backend is there at all.
-pub fn check_backends(
-    plugins: &PluginSet,
-    req: &GpuRequest,
-    command: &str,
-) -> Result<Vec<requirements::Skipped>, Unmet> {
-    let skipped = requirements::check(plugins, &requirements_for(plugins, req), command)?;
-    if !plugins.loaded.iter().any(|b| b.lists_gpus()) {
-        return Err(Unmet::Unavailable {
-            backend: "*".into(),
-            status: crate::plugins::Status::Missing,
-            message: format!("`{command}` needs a GPU backend, and none is loaded"),
-            hint: Some("install at least one backend plugin; `skyhost plugins` shows how".into()),
-            looked_in: None,
-        });
-    }
-    Ok(skipped)
-}
 
 /// Whether anything at all matched (a named query that found nothing exits 4).
 pub fn found_anything(report: &GpuReport) -> bool {
@@ -115,7 +75,7 @@ pub fn run(app: &App, args: &ShowGpusArgs, invoked_as: &str) -> Result<u8, Failu
         Some(i) => format!("{invoked_as} --infra {i}"),
         None => invoked_as.to_string(),
     };
-    let skipped = check_backends(&plugins, &req, &command).map_err(Failure::from)?;
+    let skipped = requirements::check_gpus(&plugins, &req, &command).map_err(Failure::from)?;
     let settings = GatherSettings::from_app(app)?;
     let progress = Progress::default();
     let report = progress::with_spinner(&progress, || {

@@ -17,14 +17,14 @@ use tokio::sync::Semaphore;
 
 use super::cache::Cache;
 use crate::{
-    client::{API_VERSION, API_VERSION_HEADER, ApiError, ApiErrorBody},
-    commands::{check, plugins as plugins_command, show_gpus},
-    gpus::{
-        gather::{self, GatherSettings, Progress},
-        request::RawGpuQuery,
+    api::{
+        self, check,
+        error::{ApiError, ErrorKind},
+        plugins as plugins_api,
     },
+    gpus::gather::{self, GatherSettings, Progress},
     plugins::PluginSet,
-    requirements::Unmet,
+    requirements::{self, Unmet},
 };
 
 /// Longest query string accepted.
@@ -56,14 +56,12 @@ fn json(status: StatusCode, body: Bytes) -> Response {
 /// An error answer.
 pub fn error(
     status: StatusCode,
-    kind: &str,
+    kind: ErrorKind,
     backend: Option<&str>,
     message: impl Into<String>,
     hint: Option<String>,
 ) -> Answer {
-    let body = ApiError {
-        error: ApiErrorBody { kind: kind.into(), backend: backend.map(str::to_string), message: message.into(), hint },
-    };
+    let body = ApiError::new(kind, backend, message, hint);
     (status, Bytes::from(serde_json::to_vec(&body).expect("serialises")))
 }
 
@@ -77,97 +75,23 @@ fn unmet(u: Unmet) -> Answer {
 }
 
 fn bad_request(message: impl Into<String>) -> Answer {
-    error(StatusCode::BAD_REQUEST, "bad_request", None, message, Some("see /v1/openapi.json".into()))
+    error(StatusCode::BAD_REQUEST, ErrorKind::BadRequest, None, message, Some("see /v1/openapi.json".into()))
 }
 
-fn truthy(key: &str, value: &str) -> Result<bool, Answer> {
-    match value {
-        "" | "1" | "true" | "yes" => Ok(true),
-        "0" | "false" | "no" => Ok(false),
-        other => Err(bad_request(format!("query parameter '{key}' must be true or false, not '{other}'"))),
-    }
-}
-
+/// The decoded `key=value` pairs of a query string, refusing one over
+/// [`MAX_QUERY_BYTES`].
 fn pairs(query: Option<&str>) -> Result<Vec<(String, String)>, Answer> {
     let q = query.unwrap_or_default();
     if q.len() > MAX_QUERY_BYTES {
         return Err(error(
             StatusCode::URI_TOO_LONG,
-            "bad_request",
+            ErrorKind::BadRequest,
             None,
             format!("the query string has {} bytes; the limit is {MAX_QUERY_BYTES}", q.len()),
             None,
         ));
     }
-    q.split('&')
-        .filter(|part| !part.is_empty())
-        .map(|part| {
-            let (k, v) = part.split_once('=').unwrap_or((part, ""));
-            Ok((decode(k)?, decode(v)?))
-        })
-        .collect::<Result<Vec<_>, String>>()
-        .map_err(|e| bad_request(format!("the query string does not parse: {e}")))
-}
-
-/// Decodes one `application/x-www-form-urlencoded` component, strictly: a bad
-/// `%` escape or bytes that are not UTF-8 are errors, not replacement characters.
-fn decode(text: &str) -> Result<String, String> {
-    let mut out = Vec::with_capacity(text.len());
-    let mut bytes = text.bytes();
-    while let Some(b) = bytes.next() {
-        match b {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = [bytes.next(), bytes.next()];
-                let value = match hex {
-                    [Some(h), Some(l)] => {
-                        std::str::from_utf8(&[h, l]).ok().and_then(|h| u8::from_str_radix(h, 16).ok())
-                    }
-                    _ => None,
-                };
-                out.push(value.ok_or_else(|| format!("bad percent escape in '{text}'"))?);
-            }
-            other => out.push(other),
-        }
-    }
-    String::from_utf8(out).map_err(|_| format!("'{text}' does not decode to UTF-8"))
-}
-
-/// `/v1/gpus` parameters as the CLI's flags.
-fn gpu_query(query: Option<&str>) -> Result<RawGpuQuery, Answer> {
-    let mut raw = RawGpuQuery::default();
-    let mut seen: Vec<String> = Vec::new();
-    for (key, value) in pairs(query)? {
-        if key != "context" && seen.contains(&key) {
-            return Err(bad_request(format!("query parameter '{key}' is given twice")));
-        }
-        seen.push(key.clone());
-        match key.as_str() {
-            "name" => raw.name = Some(value),
-            "quantity" => raw.quantity = Some(value),
-            "infra" => raw.infra = Some(value),
-            "cloud" => raw.cloud = Some(value),
-            "region" => raw.region = Some(value),
-            "context" => raw.contexts.push(value),
-            "all" => raw.all = truthy(&key, &value)?,
-            "all_regions" => raw.all_regions = truthy(&key, &value)?,
-            "all_contexts" => raw.all_contexts = truthy(&key, &value)?,
-            other => {
-                return Err(bad_request(format!(
-                    "unknown query parameter '{other}' (known: name, quantity, infra, cloud, region, context, all, all_regions, all_contexts)"
-                )));
-            }
-        }
-    }
-    // `infra=aws&region=us-east-1` means `infra=aws/us-east-1`.
-    if let (Some(infra), Some(region)) = (&raw.infra, &raw.region)
-        && raw.cloud.is_none()
-        && !infra.contains('/')
-    {
-        raw.infra = Some(format!("{infra}/{region}"));
-        raw.region = None;
-    }
-    Ok(raw)
+    api::query::decode_pairs(q).map_err(|e| bad_request(format!("the query string does not parse: {e}")))
 }
 
 async fn run_blocking<T: Send + 'static>(
@@ -175,16 +99,20 @@ async fn run_blocking<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, Answer> {
     let _permit = st.backend_calls.acquire().await.map_err(|_| {
-        error(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", None, "the server is shutting down", None)
+        error(StatusCode::SERVICE_UNAVAILABLE, ErrorKind::ShuttingDown, None, "the server is shutting down", None)
     })?;
     match tokio::time::timeout(st.request_timeout, tokio::task::spawn_blocking(work)).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => {
-            Err(error(StatusCode::INTERNAL_SERVER_ERROR, "internal", None, format!("the request failed: {e}"), None))
-        }
+        Ok(Err(e)) => Err(error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorKind::Internal,
+            None,
+            format!("the request failed: {e}"),
+            None,
+        )),
         Err(_) => Err(error(
             StatusCode::GATEWAY_TIMEOUT,
-            "timeout",
+            ErrorKind::Timeout,
             None,
             format!("no answer within {} s", st.request_timeout.as_secs_f64()),
             Some("raise [serve] request_timeout_secs, or ask for less".into()),
@@ -218,8 +146,9 @@ async fn gpus(State(st): State<Arc<ServerState>>, RawQuery(query): RawQuery) -> 
         return json(status, body);
     }
     let answer = async {
-        let req = gpu_query(query.as_deref())?.validate().map_err(bad_request)?;
-        let skipped = show_gpus::check_backends(&st.plugins, &req, "GET /v1/gpus").map_err(unmet)?;
+        let req =
+            api::gpus::parse_query(pairs(query.as_deref())?).and_then(|raw| raw.validate()).map_err(bad_request)?;
+        let skipped = requirements::check_gpus(&st.plugins, &req, "GET /v1/gpus").map_err(unmet)?;
         Ok(cached_blocking(
             &st,
             |st| &st.gpus_cache,
@@ -245,7 +174,7 @@ async fn check_route(State(st): State<Arc<ServerState>>, RawQuery(query): RawQue
             match key.as_str() {
                 "backend" => backends.push(value),
                 "context" => contexts.push(value),
-                "all_contexts" => all_contexts = truthy(&key, &value)?,
+                "all_contexts" => all_contexts = api::query::truthy(&key, &value).map_err(bad_request)?,
                 other => {
                     return Err(bad_request(format!(
                         "unknown query parameter '{other}' (known: backend, context, all_contexts)"
@@ -275,7 +204,7 @@ async fn check_route(State(st): State<Arc<ServerState>>, RawQuery(query): RawQue
 async fn not_found(uri: axum::http::Uri) -> Response {
     let (status, body) = error(
         StatusCode::NOT_FOUND,
-        "not_found",
+        ErrorKind::NotFound,
         None,
         format!("there is nothing at {}", uri.path()),
         Some("see /v1/openapi.json".into()),
@@ -284,14 +213,15 @@ async fn not_found(uri: axum::http::Uri) -> Response {
 }
 
 async fn method_not_allowed() -> Response {
-    let (status, body) = error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", None, "only GET is served", None);
+    let (status, body) =
+        error(StatusCode::METHOD_NOT_ALLOWED, ErrorKind::MethodNotAllowed, None, "only GET is served", None);
     let mut r = json(status, body);
     r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
     r
 }
 
 async fn stamp(mut response: Response) -> Response {
-    response.headers_mut().insert(API_VERSION_HEADER, HeaderValue::from(API_VERSION));
+    response.headers_mut().insert(api::VERSION_HEADER, HeaderValue::from(api::VERSION));
     response
 }
 
@@ -322,7 +252,7 @@ pub fn router(state: Arc<ServerState>) -> Router {
 /// The bodies `/v1/plugins` and `/readyz` serve: the startup report, with a
 /// plugin whose worker keeps crashing shown as broken until it runs cleanly.
 pub fn plugin_documents(plugins: &PluginSet) -> (Bytes, Bytes) {
-    let report = plugins_command::report(plugins);
+    let report = plugins_api::report(plugins);
     let backends: Vec<serde_json::Value> = report
         .plugins
         .iter()
