@@ -128,7 +128,6 @@ impl App {
                 memory_mb: p.worker_memory_mb.unwrap_or(4096),
                 load_timeout: Duration::from_secs_f64(p.load_timeout_secs.unwrap_or(5.0)),
                 verbose: self.verbose > 0,
-                log_restarts: server_deadline.is_some(),
             },
             call_timeout: server_deadline.map_or(call_timeout, |d| d.min(call_timeout)),
             hash_files: locking,

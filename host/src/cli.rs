@@ -215,4 +215,21 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:46590]
     #[arg(long, value_name = "ADDR")]
     pub addr: Option<String>,
+
+    /// Serve a non-loopback address without [serve] tokens_file (something else must guard it)
+    #[arg(long)]
+    pub allow_unauthenticated: bool,
+
+    /// Log lines as text for people or as JSON objects for a log pipeline
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// Log formats of `serve`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// `skyhost serve: ...` lines
+    Text,
+    /// One JSON object per line
+    Json,
 }

@@ -22,6 +22,18 @@ pub struct Config {
     pub serve: ServeConfig,
     /// `[plugins]`.
     pub plugins: PluginsConfig,
+    /// `[client]`.
+    pub client: ClientConfig,
+}
+
+/// `[client]`: how `--server` reaches a server.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientConfig {
+    /// A file holding the bearer token to send (`SKYHOST_TOKEN` wins).
+    pub token_file: Option<PathBuf>,
+    /// PEM certificates to trust for an `https://` server, instead of the public roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// `[plugins]`: how plugins run.
@@ -109,6 +121,23 @@ pub struct ServeConfig {
     pub request_timeout_secs: Option<f64>,
     /// A client must send its request headers within this many seconds.
     pub header_timeout_secs: Option<f64>,
+    /// Bearer tokens, one per line (plain or `sha256:<hex>`); required for
+    /// `/v1/*` and `/metrics` when set.
+    pub tokens_file: Option<PathBuf>,
+    /// PEM certificate chain, to serve HTTPS.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Connections held at once; more are answered 503 and closed.
+    pub max_connections: Option<usize>,
+    /// Requests that may wait for a backend call; more are answered 503.
+    pub max_queued: Option<usize>,
+    /// Distinct contexts one request may name.
+    pub max_contexts: Option<usize>,
+    /// Seconds an error answer (a timeout, a missing backend) is reused.
+    pub error_ttl_secs: Option<f64>,
+    /// Backends that must be loaded and answer their check before `/readyz` says ready.
+    pub ready_requires: Vec<String>,
 }
 
 /// A config file that could not be used.
@@ -145,6 +174,15 @@ pub fn load(explicit: Option<&Path>) -> Result<(Config, Option<PathBuf>), Config
     }
     config.catalog.dir = config.catalog.dir.as_deref().map(expand_home);
     config.catalog.cache_dir = config.catalog.cache_dir.as_deref().map(expand_home);
+    for p in [
+        &mut config.serve.tokens_file,
+        &mut config.serve.tls_cert,
+        &mut config.serve.tls_key,
+        &mut config.client.token_file,
+        &mut config.client.ca_file,
+    ] {
+        *p = p.as_deref().map(expand_home);
+    }
     Ok((config, Some(path)))
 }
 
@@ -203,8 +241,22 @@ impl Config {
                 range.check(key, v)?;
             }
         }
-        if let Some(n) = self.serve.max_backend_calls {
-            Range { min: 1.0, max: 1024.0, unit: "calls" }.check("[serve] max_backend_calls", n as f64)?;
+        let counts = [
+            ("[serve] max_backend_calls", self.serve.max_backend_calls, 1024.0),
+            ("[serve] max_connections", self.serve.max_connections, 1_000_000.0),
+            ("[serve] max_queued", self.serve.max_queued, 1_000_000.0),
+            ("[serve] max_contexts", self.serve.max_contexts, 10_000.0),
+        ];
+        for (key, value, max) in counts {
+            if let Some(n) = value {
+                Range { min: 1.0, max, unit: "whole numbers" }.check(key, n as f64)?;
+            }
+        }
+        if let Some(t) = self.serve.error_ttl_secs {
+            Range { min: 0.0, max: 86_400.0, unit: "seconds" }.check("[serve] error_ttl_secs", t)?;
+        }
+        if self.serve.tls_cert.is_some() != self.serve.tls_key.is_some() {
+            return Err("[serve] tls_cert and tls_key go together: give both, or neither".into());
         }
         Ok(())
     }

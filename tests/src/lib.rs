@@ -461,7 +461,7 @@ impl Server {
 
     /// GETs `path`: (status, headers lower-cased, body).
     pub fn get(&self, path: &str) -> (u16, String, String) {
-        http_request(&self.addr(), &format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"))
+        http_request(&self.addr(), &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"))
     }
 
     /// GETs `path` and parses the JSON body.

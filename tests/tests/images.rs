@@ -133,10 +133,10 @@ fn make_base(engine: &Engine, layouts: &[PathBuf]) {
     assert!(roots.is_file(), "the host has no {} (apt-get install ca-certificates)", roots.display());
     std::fs::create_dir_all(root.join("etc/ssl/certs")).unwrap();
     std::fs::copy(roots, root.join("etc/ssl/certs/ca-certificates.crt")).unwrap();
-    let mut import = engine.command(&["import", "-", "skyhost-base:test"]);
-    let tar =
+    let mut tar =
         Command::new("tar").args(["-C", root.to_str().unwrap(), "-c", "."]).stdout(Stdio::piped()).spawn().unwrap();
-    let out = import.stdin(tar.stdout.unwrap()).output().unwrap();
+    let out = engine.command(&["import", "-", "skyhost-base:test"]).stdin(tar.stdout.take().unwrap()).output().unwrap();
+    assert!(tar.wait().unwrap().success(), "tar of the base");
     assert!(out.status.success(), "docker import: {}", String::from_utf8_lossy(&out.stderr));
 }
 

@@ -158,7 +158,7 @@ fn bad_requests_get_their_status_and_the_server_keeps_serving() {
     expect("/v1/gpus?name=%E0%A4%A", 400, "bad_request");
     expect(&format!("/v1/gpus?name={}", "A".repeat(5000)), 414, "bad_request");
     let (status, head, body) =
-        skyhost_e2e::http_request(&addr, "DELETE /v1/gpus HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        skyhost_e2e::http_request(&addr, "DELETE /v1/gpus HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
     assert_eq!(status, 405, "{body}");
     assert!(head.contains("allow: get, head") && body.contains("method_not_allowed"), "{head}{body}");
     // More headers than the server takes: refused with 431, not a crash. (A
@@ -166,7 +166,7 @@ fn bad_requests_get_their_status_and_the_server_keeps_serving() {
     let many: String = (0..200).map(|i| format!("X-Header-{i}: {i}\r\n")).collect();
     let (status, _, _) = skyhost_e2e::http_request(
         &addr,
-        &format!("GET /healthz HTTP/1.1\r\nHost: t\r\n{many}Connection: close\r\n\r\n"),
+        &format!("GET /healthz HTTP/1.1\r\nHost: localhost\r\n{many}Connection: close\r\n\r\n"),
     );
     assert_eq!(status, 431);
     assert_eq!(server.get("/healthz").0, 200, "and it keeps serving");
@@ -174,7 +174,7 @@ fn bad_requests_get_their_status_and_the_server_keeps_serving() {
     // A slow client that never finishes its request is cut off after the
     // header timeout; meanwhile others are served.
     let mut slow = TcpStream::connect(&addr).unwrap();
-    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n").unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n").unwrap();
     assert_eq!(server.get("/healthz").0, 200);
     // Ended by the server (end of file), not by this side giving up waiting.
     slow.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
@@ -184,7 +184,7 @@ fn bad_requests_get_their_status_and_the_server_keeps_serving() {
     // A client that leaves in the middle of a large answer.
     for _ in 0..5 {
         let mut gone = TcpStream::connect(&addr).unwrap();
-        gone.write_all(b"GET /v1/gpus?all=true HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        gone.write_all(b"GET /v1/gpus?all=true HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
         drop(gone);
     }
 
@@ -192,7 +192,7 @@ fn bad_requests_get_their_status_and_the_server_keeps_serving() {
     let conns: Vec<TcpStream> = (0..1000)
         .map(|_| {
             let mut c = TcpStream::connect(&addr).unwrap();
-            c.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+            c.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
             c
         })
         .collect();
@@ -232,7 +232,7 @@ fn identical_requests_share_one_backend_call_and_shutdown_finishes_them() {
             std::thread::spawn(move || {
                 skyhost_e2e::http_request(
                     &addr,
-                    "GET /v1/gpus?infra=k8s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+                    "GET /v1/gpus?infra=k8s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
                 )
             })
         })
@@ -319,9 +319,13 @@ fn the_client_prints_what_the_local_command_prints_for_every_exit_status() {
         std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
     );
     std::fs::write(&kc, kubeconfig(&[("lab", &api.url(), "t"), ("gone", &dead, "t")], Some("lab"))).unwrap();
-    let sb = sb.env("KUBECONFIG", &kc);
+    // A server answers only for the contexts its operator allows; the client
+    // may then name any of them, as the local command may (same config).
+    let config = sb.path().join("server.toml");
+    std::fs::write(&config, "[kubernetes]\nallowed_contexts = \"all\"\n").unwrap();
+    let sb = sb.env("KUBECONFIG", &kc).env("SKYHOST_CONFIG", &config);
     let server = sb.serve(&[]);
-    let client = Sandbox::new().env("SKYHOST_SERVER", &server.url);
+    let client = Sandbox::new().env("SKYHOST_SERVER", &server.url).env("SKYHOST_CONFIG", &config);
     for (args, code) in [
         (&["show-gpus", "H100"][..], 0),
         (&["show-gpus", "--infra", "k8s", "--all-contexts"], 0),
@@ -453,7 +457,10 @@ fn answers_are_cached_for_cache_ttl_secs() {
 fn at_most_max_backend_calls_run_at_once() {
     let ask = |addr: String, path: &'static str| {
         std::thread::spawn(move || {
-            skyhost_e2e::http_request(&addr, &format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"))
+            skyhost_e2e::http_request(
+                &addr,
+                &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+            )
         })
     };
     for limit in [2, 1] {
@@ -509,8 +516,10 @@ fn head_openapi_sigint_and_424_for_each_unusable_backend() {
     assert_eq!(api, file);
 
     // HEAD: the GET's status and headers, no body.
-    let (status, head, body) =
-        skyhost_e2e::http_request(&server.addr(), "HEAD /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    let (status, head, body) = skyhost_e2e::http_request(
+        &server.addr(),
+        "HEAD /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    );
     assert_eq!((status, body.as_str()), (200, ""), "{head}");
     assert!(head.contains("skyhost-api-version: 1") && head.contains("content-type: application/json"), "{head}");
 

@@ -14,7 +14,12 @@ use crate::{
 /// Runs the command: here, or on the server named by `--server`.
 pub fn run(app: &App, args: &CheckArgs) -> Result<u8, Failure> {
     let results = match &app.server {
-        Some(server) => client::check(server, &args.backends, &args.contexts, args.all_contexts)?,
+        Some(server) => client::check(
+            &client::Server::new(server, &app.config.client)?,
+            &args.backends,
+            &args.contexts,
+            args.all_contexts,
+        )?,
         None => {
             let plugins = app.load_plugins()?;
             let settings = GatherSettings::from_app(app)?;

@@ -24,7 +24,7 @@ pub fn run(app: &App, args: &PluginsArgs) -> Result<u8, Failure> {
             .help("run it where the server runs, without --server / SKYHOST_SERVER"));
         }
         Some(server) => {
-            let report = client::plugins(server)?;
+            let report = client::plugins(&client::Server::new(server, &app.config.client)?)?;
             if args.output == Format::Table {
                 Diagnostic::note(format!("these are the plugins of the skyhost server at {server}")).eprint();
             }

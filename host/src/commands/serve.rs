@@ -1,4 +1,4 @@
-//! `skyhost serve [--addr ADDR]`.
+//! `skyhost serve [--addr ADDR] [--allow-unauthenticated] [--log-format FORMAT]`.
 
 use std::time::Duration;
 
@@ -15,14 +15,24 @@ pub fn run(app: &App, args: &ServeArgs) -> Result<u8, Failure> {
         return Err(Failure::usage("`serve` runs a server; it cannot be sent to one with --server / SKYHOST_SERVER"));
     }
     let c = &app.config.serve;
+    let secs = |v: Option<f64>, default: f64| Duration::from_secs_f64(v.unwrap_or(default));
     let settings = ServeSettings {
         addr: args.addr.clone().or_else(|| c.addr.clone()).unwrap_or_else(|| server::DEFAULT_ADDR.into()),
-        cache_ttl: Duration::from_secs_f64(c.cache_ttl_secs.unwrap_or(10.0).max(0.0)),
+        cache_ttl: secs(c.cache_ttl_secs, 10.0),
+        error_ttl: secs(c.error_ttl_secs, 2.0),
         max_backend_calls: c.max_backend_calls.unwrap_or(4),
-        request_timeout: Duration::from_secs_f64(c.request_timeout_secs.unwrap_or(30.0).max(0.1)),
-        header_timeout: Duration::from_secs_f64(c.header_timeout_secs.unwrap_or(10.0).max(0.1)),
+        max_queued: c.max_queued.unwrap_or(64),
+        max_connections: c.max_connections.unwrap_or(16_384),
+        max_contexts: c.max_contexts.unwrap_or(64),
+        request_timeout: secs(c.request_timeout_secs, 30.0),
+        header_timeout: secs(c.header_timeout_secs, 10.0),
+        tokens_file: c.tokens_file.clone(),
+        tls: c.tls_cert.clone().zip(c.tls_key.clone()),
+        allow_unauthenticated: args.allow_unauthenticated,
+        ready_requires: c.ready_requires.clone(),
+        log_format: args.log_format,
     };
     let gather = crate::gpus::gather::GatherSettings::from_app(app)?;
     let plugins = app.load_plugins_as(crate::plugins::Isolation::Process, Some(settings.request_timeout), false)?;
-    server::run(plugins, gather, settings, app)
+    server::run(plugins, gather, settings)
 }

@@ -67,7 +67,7 @@ pub fn run(app: &App, args: &ShowGpusArgs, invoked_as: &str) -> Result<u8, Failu
         Diagnostic::note("--cloud and --region are the older spelling; use --infra CLOUD[/REGION]").eprint();
     }
     if let Some(server) = &app.server {
-        let report = client::show_gpus(server, &req)?;
+        let report = client::show_gpus(&client::Server::new(server, &app.config.client)?, &req)?;
         return print_report(&report, args.output);
     }
     let plugins = app.load_plugins()?;

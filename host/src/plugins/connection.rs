@@ -28,6 +28,8 @@ pub struct Health {
     /// The last such failure, in words.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_failure: Option<String>,
+    /// Workers started again after a failure.
+    pub restarts: u64,
 }
 
 impl Health {

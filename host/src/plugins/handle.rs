@@ -2,12 +2,26 @@
 //! server and the requirement check call backends only through it, and do not
 //! know whether the plugin runs in this process or in a worker process.
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    path::PathBuf,
+    sync::{Arc, OnceLock},
+    time::{Duration, Instant},
+};
 
 use serde::{Serialize, de::DeserializeOwned};
 use skyhost_plugin_api::{ErrorKind, PluginError, PluginInfo, capability};
 
 use super::{connection::Connection, entry::display_name};
+
+/// Told of every plugin call: backend, method, time taken.
+type CallObserver = Box<dyn Fn(&str, &str, Duration) + Send + Sync>;
+
+static CALL_OBSERVER: OnceLock<CallObserver> = OnceLock::new();
+
+/// Has `observer` told of every plugin call from now on (the server's metrics).
+pub fn observe_calls(observer: impl Fn(&str, &str, Duration) + Send + Sync + 'static) {
+    let _ = CALL_OBSERVER.set(Box::new(observer));
+}
 
 /// A loaded backend, ready to call.
 pub struct BackendHandle {
@@ -91,7 +105,12 @@ impl BackendHandle {
         } else {
             method
         };
-        let text = self.connection.call(wire_method, &request, timeout)?;
+        let started = Instant::now();
+        let answer = self.connection.call(wire_method, &request, timeout);
+        if let Some(observe) = CALL_OBSERVER.get() {
+            observe(&self.name, method, started.elapsed());
+        }
+        let text = answer?;
         serde_json::from_str(&text).map_err(|e| {
             PluginError::new(
                 ErrorKind::Other,

@@ -1,66 +1,54 @@
-//! Answers cached for a short time; concurrent identical requests share one
-//! backend call (the first computes, the rest wait for its result).
+//! Answers kept for a while, bounded in bytes (moka): concurrent identical
+//! requests share one computation (the first computes, the rest wait for its
+//! result), and each answer lives as long as its kind allows (a good answer
+//! for the cache's lifetime, an error for a shorter one).
 
-use std::{
-    collections::HashMap,
-    future::Future,
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+use std::{future::Future, sync::Arc, time::Duration, time::Instant};
 
-use tokio::sync::OnceCell;
+use moka::{Expiry, future::Cache as Moka};
 
-struct Slot<V> {
-    created: Instant,
-    cell: Arc<OnceCell<V>>,
+/// How long an answer may be kept, decided per answer.
+type Lifetime<V> = Arc<dyn Fn(&V) -> Duration + Send + Sync>;
+
+struct Lifetimes<V>(Lifetime<V>);
+
+impl<V> Expiry<String, V> for Lifetimes<V> {
+    fn expire_after_create(&self, _key: &String, value: &V, _created_at: Instant) -> Option<Duration> {
+        Some((self.0)(value))
+    }
 }
 
-/// A time-limited, single-flight cache.
+/// A size-bounded, single-flight cache.
 pub struct Cache<V> {
-    ttl: Duration,
-    slots: Mutex<HashMap<String, Slot<V>>>,
+    inner: Moka<String, V>,
 }
 
-impl<V: Clone> Cache<V> {
-    /// A cache keeping values for `ttl`.
-    pub fn new(ttl: Duration) -> Self {
-        Self { ttl, slots: Mutex::new(HashMap::new()) }
+impl<V: Clone + Send + Sync + 'static> Cache<V> {
+    /// A cache of at most `max_bytes` (as `weigh` counts them), keeping each
+    /// value for `lifetime(value)`.
+    pub fn new(
+        max_bytes: u64,
+        weigh: fn(&V) -> u32,
+        lifetime: impl Fn(&V) -> Duration + Send + Sync + 'static,
+    ) -> Self {
+        let inner = Moka::builder()
+            .max_capacity(max_bytes)
+            .weigher(move |k: &String, v: &V| weigh(v).saturating_add(k.len() as u32))
+            .expire_after(Lifetimes(Arc::new(lifetime)))
+            .build();
+        Self { inner }
     }
 
-    /// The cached value for `key`, if it is fresh and computed.
-    pub fn peek(&self, key: &str) -> Option<V> {
-        let slots = self.slots.lock().expect("cache lock");
-        let slot = slots.get(key).filter(|s| s.created.elapsed() < self.ttl)?;
-        slot.cell.get().cloned()
+    /// The kept value for `key`, if any.
+    #[cfg(test)]
+    pub async fn peek(&self, key: &str) -> Option<V> {
+        self.inner.get(key).await
     }
 
-    /// The value for `key`: cached, being computed by another request, or
-    /// computed now by `compute`. Values `keep` rejects are not cached.
-    pub async fn get_or_compute<F, Fut>(&self, key: String, keep: impl Fn(&V) -> bool, compute: F) -> V
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = V>,
-    {
-        let cell = {
-            let mut slots = self.slots.lock().expect("cache lock");
-            let fresh = slots.get(&key).is_some_and(|s| s.created.elapsed() < self.ttl);
-            if !fresh {
-                if slots.len() > 1024 {
-                    let ttl = self.ttl;
-                    slots.retain(|_, s| s.created.elapsed() < ttl);
-                }
-                slots.insert(key.clone(), Slot { created: Instant::now(), cell: Arc::new(OnceCell::new()) });
-            }
-            slots[&key].cell.clone()
-        };
-        let value = cell.get_or_init(compute).await.clone();
-        if !keep(&value) {
-            let mut slots = self.slots.lock().expect("cache lock");
-            if slots.get(&key).is_some_and(|s| Arc::ptr_eq(&s.cell, &cell)) {
-                slots.remove(&key);
-            }
-        }
-        value
+    /// The value for `key`: kept, being computed by another request, or
+    /// computed now by `compute`.
+    pub async fn get_or_compute<Fut: Future<Output = V>>(&self, key: String, compute: Fut) -> V {
+        self.inner.get_with(key, compute).await
     }
 }
 
@@ -69,24 +57,26 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn weigh(_: &u32) -> u32 {
+        1
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_identical_requests_share_one_computation() {
-        let cache = Arc::new(Cache::new(Duration::from_secs(60)));
+        let cache = Arc::new(Cache::new(1000, weigh, |_| HOUR));
         let calls = Arc::new(AtomicUsize::new(0));
         let tasks: Vec<_> = (0..20)
             .map(|_| {
                 let (cache, calls) = (cache.clone(), calls.clone());
                 tokio::spawn(async move {
                     cache
-                        .get_or_compute(
-                            "k".into(),
-                            |_| true,
-                            || async {
-                                calls.fetch_add(1, Ordering::SeqCst);
-                                tokio::time::sleep(Duration::from_millis(50)).await;
-                                7
-                            },
-                        )
+                        .get_or_compute("k".into(), async {
+                            calls.fetch_add(1, Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            7
+                        })
                         .await
                 })
             })
@@ -101,23 +91,34 @@ mod tests {
     // next request comes, an hour is not.
     #[tokio::test]
     async fn entries_expire_after_their_lifetime_and_not_before() {
-        let gone = Cache::new(Duration::ZERO);
-        assert_eq!(gone.get_or_compute("a".into(), |_| true, || async { 1 }).await, 1);
-        assert_eq!(gone.peek("a"), None);
-        assert_eq!(gone.get_or_compute("a".into(), |_| true, || async { 2 }).await, 2);
-        let kept = Cache::new(Duration::from_secs(3600));
-        assert_eq!(kept.get_or_compute("a".into(), |_| true, || async { 1 }).await, 1);
-        assert_eq!(kept.peek("a"), Some(1));
-        assert_eq!(kept.get_or_compute("a".into(), |_| true, || async { 2 }).await, 1);
+        let gone = Cache::new(1000, weigh, |_| Duration::ZERO);
+        assert_eq!(gone.get_or_compute("a".into(), async { 1 }).await, 1);
+        assert_eq!(gone.peek("a").await, None);
+        assert_eq!(gone.get_or_compute("a".into(), async { 2 }).await, 2);
+        let kept = Cache::new(1000, weigh, |_| HOUR);
+        assert_eq!(kept.get_or_compute("a".into(), async { 1 }).await, 1);
+        assert_eq!(kept.peek("a").await, Some(1));
+        assert_eq!(kept.get_or_compute("a".into(), async { 2 }).await, 1);
     }
 
     #[tokio::test]
-    async fn rejected_values_are_not_kept() {
-        let cache = Cache::new(Duration::from_secs(3600));
-        assert_eq!(cache.get_or_compute("b".into(), |v| *v > 10, || async { 4 }).await, 4);
-        assert_eq!(cache.peek("b"), None);
-        assert_eq!(cache.get_or_compute("b".into(), |v| *v > 10, || async { 5 }).await, 5);
-        assert_eq!(cache.get_or_compute("c".into(), |v| *v > 10, || async { 11 }).await, 11);
-        assert_eq!(cache.get_or_compute("c".into(), |v| *v > 10, || async { 12 }).await, 11);
+    async fn each_value_lives_as_long_as_its_kind_allows() {
+        // Small values are "errors": not kept here; large ones are.
+        let cache = Cache::new(1000, weigh, |v: &u32| if *v > 10 { HOUR } else { Duration::ZERO });
+        assert_eq!(cache.get_or_compute("b".into(), async { 4 }).await, 4);
+        assert_eq!(cache.peek("b").await, None);
+        assert_eq!(cache.get_or_compute("b".into(), async { 5 }).await, 5);
+        assert_eq!(cache.get_or_compute("c".into(), async { 11 }).await, 11);
+        assert_eq!(cache.get_or_compute("c".into(), async { 12 }).await, 11);
+    }
+
+    #[tokio::test]
+    async fn the_cache_is_bounded_by_weight() {
+        let cache = Cache::new(10, |v: &u32| *v, |_| HOUR);
+        for i in 0..100u32 {
+            cache.get_or_compute(format!("k{i}"), async { 5 }).await;
+        }
+        cache.inner.run_pending_tasks().await;
+        assert!(cache.inner.weighted_size() <= 10, "{}", cache.inner.weighted_size());
     }
 }

@@ -48,8 +48,6 @@ pub struct WorkerOptions {
     pub load_timeout: Duration,
     /// Put the worker's last words (its standard error) into messages.
     pub verbose: bool,
-    /// Say on standard error when a worker is restarted (the server does).
-    pub log_restarts: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -73,6 +71,7 @@ struct Slot {
     failures: u32,
     last_failure: Option<String>,
     retry_at: Option<Instant>,
+    restarts: u64,
 }
 
 enum Reply {
@@ -254,9 +253,10 @@ impl Worker {
             )
             .with_hint(self.faulty_hint()));
         }
-        if slot.failures > 0 && self.options.log_restarts {
-            eprintln!(
-                "skyhost serve: restarting the worker of {} (it failed {} time(s) in a row; last: {})",
+        if slot.failures > 0 {
+            slot.restarts += 1;
+            tracing::warn!(
+                "restarting the worker of {} (it failed {} time(s) in a row; last: {})",
                 self.path.display(),
                 slot.failures,
                 slot.last_failure.as_deref().unwrap_or("?")
@@ -365,7 +365,7 @@ impl Connection for Worker {
 
     fn health(&self) -> Health {
         let slot = lock(&self.slot);
-        Health { failures_in_a_row: slot.failures, last_failure: slot.last_failure.clone() }
+        Health { failures_in_a_row: slot.failures, last_failure: slot.last_failure.clone(), restarts: slot.restarts }
     }
 }
 
