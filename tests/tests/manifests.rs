@@ -62,7 +62,9 @@ fn render(dir: &Path) -> Result<Vec<Value>, String> {
         }
         let path = dir.join(path);
         if !path.is_file() {
-            return Err(format!("kustomization.yaml: resource `{r}` is not a file (directories are not rendered here)"));
+            return Err(format!(
+                "kustomization.yaml: resource `{r}` is not a file (directories are not rendered here)"
+            ));
         }
         let text = std::fs::read_to_string(&path).map_err(|e| format!("{r}: {e}"))?;
         let docs: Vec<Value> = serde_saphyr::from_str_multiple(&text).map_err(|e| format!("{r}: {e}"))?;
@@ -169,9 +171,10 @@ fn typed(objects: &[Value]) -> Result<Manifests, String> {
 
 /// The paths the server routes, from its OpenAPI document.
 fn server_paths() -> BTreeSet<String> {
-    let doc: Value =
-        serde_json::from_str(&std::fs::read_to_string(workspace().join("host/src/server/openapi.json")).expect("openapi.json"))
-            .expect("openapi.json is JSON");
+    let doc: Value = serde_json::from_str(
+        &std::fs::read_to_string(workspace().join("host/src/server/openapi.json")).expect("openapi.json"),
+    )
+    .expect("openapi.json is JSON");
     doc["paths"].as_object().expect("paths").keys().cloned().collect()
 }
 
@@ -213,7 +216,10 @@ fn violations(objects: &[Value], routes: &BTreeSet<String>) -> Vec<String> {
         ("NetworkPolicy", &m.network_policy.metadata, true),
     ];
     for (kind, meta, namespaced) in metas {
-        f.check(labels(meta).get(NAME_LABEL).map(String::as_str) == Some("skyhost"), format!("{kind} lacks {NAME_LABEL}: skyhost"));
+        f.check(
+            labels(meta).get(NAME_LABEL).map(String::as_str) == Some("skyhost"),
+            format!("{kind} lacks {NAME_LABEL}: skyhost"),
+        );
         let ns = meta.namespace.as_deref();
         f.check(
             if namespaced { ns == Some(NAMESPACE) } else { ns.is_none() },
@@ -242,7 +248,10 @@ fn violations(objects: &[Value], routes: &BTreeSet<String>) -> Vec<String> {
         .iter()
         .flat_map(|res| ["get", "list", "watch"].map(|v| (String::new(), res.to_string(), v.to_string())))
         .collect();
-    f.check(granted == wanted, format!("the ClusterRole grants {granted:?}, expected get/list/watch on core nodes and pods"));
+    f.check(
+        granted == wanted,
+        format!("the ClusterRole grants {granted:?}, expected get/list/watch on core nodes and pods"),
+    );
     f.check(m.cluster_role.aggregation_rule.is_none(), "the ClusterRole aggregates others");
     let role_ref = &m.binding.role_ref;
     f.check(
@@ -267,10 +276,14 @@ fn violations(objects: &[Value], routes: &BTreeSet<String>) -> Vec<String> {
         !selector.is_empty() && selector.iter().all(|(k, v)| pod_labels.get(k) == Some(v))
     };
     f.check(
-        spec.selector.match_expressions.is_none() && selects_pods(&spec.selector.match_labels.clone().unwrap_or_default()),
+        spec.selector.match_expressions.is_none()
+            && selects_pods(&spec.selector.match_labels.clone().unwrap_or_default()),
         "the Deployment's selector does not select its pods",
     );
-    f.check(pod_labels.get(NAME_LABEL).map(String::as_str) == Some("skyhost"), format!("the pods lack {NAME_LABEL}: skyhost"));
+    f.check(
+        pod_labels.get(NAME_LABEL).map(String::as_str) == Some("skyhost"),
+        format!("the pods lack {NAME_LABEL}: skyhost"),
+    );
     let pod = spec.template.spec.clone().unwrap_or_default();
     f.check(
         pod.service_account_name == m.service_account.metadata.name,
@@ -282,7 +295,10 @@ fn violations(objects: &[Value], routes: &BTreeSet<String>) -> Vec<String> {
     }
     let psc = pod.security_context.clone().unwrap_or_default();
     f.check(psc.run_as_non_root == Some(true), "pod securityContext: runAsNonRoot is not true");
-    f.check(psc.run_as_user == Some(UID), format!("pod securityContext: runAsUser is {:?}, expected {UID}", psc.run_as_user));
+    f.check(
+        psc.run_as_user == Some(UID),
+        format!("pod securityContext: runAsUser is {:?}, expected {UID}", psc.run_as_user),
+    );
     f.check(
         psc.seccomp_profile.as_ref().map(|p| p.type_.as_str()) == Some("RuntimeDefault"),
         "pod securityContext: seccompProfile is not RuntimeDefault",
@@ -296,12 +312,24 @@ fn violations(objects: &[Value], routes: &BTreeSet<String>) -> Vec<String> {
     };
     let sc = c.security_context.clone().unwrap_or_default();
     f.check(sc.run_as_non_root == Some(true), "container securityContext: runAsNonRoot is not true");
-    f.check(sc.run_as_user == Some(UID), format!("container securityContext: runAsUser is {:?}, expected {UID}", sc.run_as_user));
-    f.check(sc.read_only_root_filesystem == Some(true), "container securityContext: readOnlyRootFilesystem is not true");
-    f.check(sc.allow_privilege_escalation == Some(false), "container securityContext: allowPrivilegeEscalation is not false");
+    f.check(
+        sc.run_as_user == Some(UID),
+        format!("container securityContext: runAsUser is {:?}, expected {UID}", sc.run_as_user),
+    );
+    f.check(
+        sc.read_only_root_filesystem == Some(true),
+        "container securityContext: readOnlyRootFilesystem is not true",
+    );
+    f.check(
+        sc.allow_privilege_escalation == Some(false),
+        "container securityContext: allowPrivilegeEscalation is not false",
+    );
     f.check(sc.privileged != Some(true), "container securityContext: privileged");
     let caps = sc.capabilities.clone().unwrap_or_default();
-    f.check(caps.drop == Some(vec!["ALL".to_string()]), format!("capabilities drop {:?}, expected [\"ALL\"]", caps.drop));
+    f.check(
+        caps.drop == Some(vec!["ALL".to_string()]),
+        format!("capabilities drop {:?}, expected [\"ALL\"]", caps.drop),
+    );
     f.check(caps.add.as_ref().is_none_or(Vec::is_empty), format!("capabilities added: {:?}", caps.add));
     f.check(
         sc.seccomp_profile.as_ref().map(|p| p.type_.as_str()) == Some("RuntimeDefault"),
@@ -315,9 +343,14 @@ fn violations(objects: &[Value], routes: &BTreeSet<String>) -> Vec<String> {
     }
     let ports = c.ports.clone().unwrap_or_default();
     let http = ports.iter().find(|p| p.name.as_deref() == Some("http"));
-    f.check(http.is_some_and(|p| p.protocol.as_deref().unwrap_or("TCP") == "TCP"), "no TCP container port named `http`");
+    f.check(
+        http.is_some_and(|p| p.protocol.as_deref().unwrap_or("TCP") == "TCP"),
+        "no TCP container port named `http`",
+    );
     let container_port = http.map(|p| p.container_port);
-    for (which, probe, path) in [("liveness", &c.liveness_probe, "/healthz"), ("readiness", &c.readiness_probe, "/readyz")] {
+    for (which, probe, path) in
+        [("liveness", &c.liveness_probe, "/healthz"), ("readiness", &c.readiness_probe, "/readyz")]
+    {
         let get = probe.as_ref().and_then(|p| p.http_get.as_ref());
         f.check(
             get.is_some_and(|g| {
@@ -328,7 +361,10 @@ fn violations(objects: &[Value], routes: &BTreeSet<String>) -> Vec<String> {
             }),
             format!("the {which} probe is not GET {path} on port `http`: {get:?}"),
         );
-        f.check(routes.contains(path), format!("the {which} probe's {path} is not a route of the server (openapi.json)"));
+        f.check(
+            routes.contains(path),
+            format!("the {which} probe's {path} is not a route of the server (openapi.json)"),
+        );
     }
     let mounts = c.volume_mounts.clone().unwrap_or_default();
     let mount_of = |path: &str| -> Option<&k8s_openapi::api::core::v1::Volume> {
@@ -343,7 +379,10 @@ fn violations(objects: &[Value], routes: &BTreeSet<String>) -> Vec<String> {
         mount_of("/tmp/x").is_some_and(|v| v.empty_dir.is_some()),
         "/tmp is not an emptyDir (the root filesystem is read-only)",
     );
-    f.check(mount_of("/etc/skyhost/kubeconfig").is_none(), "a kubeconfig is mounted: the pod must use its service account");
+    f.check(
+        mount_of("/etc/skyhost/kubeconfig").is_none(),
+        "a kubeconfig is mounted: the pod must use its service account",
+    );
     f.check(mounts.iter().all(|m| m.sub_path.is_none()), "a subPath mount (it never sees updates)");
     // A file under a mount of `volume` and the key it shows.
     let key_in = |path: &str| -> Option<(k8s_openapi::api::core::v1::Volume, String)> {
@@ -354,13 +393,8 @@ fn violations(objects: &[Value], routes: &BTreeSet<String>) -> Vec<String> {
     };
 
     // The config file: where SKYHOST_CONFIG says, from the ConfigMap.
-    let config_path = c
-        .env
-        .iter()
-        .flatten()
-        .find(|e| e.name == "SKYHOST_CONFIG")
-        .and_then(|e| e.value.clone())
-        .unwrap_or_default();
+    let config_path =
+        c.env.iter().flatten().find(|e| e.name == "SKYHOST_CONFIG").and_then(|e| e.value.clone()).unwrap_or_default();
     let config_data = m.config_map.data.clone().unwrap_or_default();
     let config_text = match key_in(&config_path) {
         Some((v, key)) => {
@@ -386,8 +420,14 @@ fn violations(objects: &[Value], routes: &BTreeSet<String>) -> Vec<String> {
     let serve = config.get("serve").and_then(toml::Value::as_table).cloned().unwrap_or_default();
     let addr = serve.get("addr").and_then(toml::Value::as_str).unwrap_or_default();
     let addr_port = addr.rsplit_once(':').and_then(|(_, p)| p.parse::<i32>().ok());
-    f.check(addr_port.is_some() && addr_port == container_port, format!("[serve] addr {addr:?} is not the `http` port {container_port:?}"));
-    f.check(addr.starts_with("0.0.0.0:") || addr.starts_with("[::]:"), format!("[serve] addr {addr:?} is not reachable from outside the pod"));
+    f.check(
+        addr_port.is_some() && addr_port == container_port,
+        format!("[serve] addr {addr:?} is not the `http` port {container_port:?}"),
+    );
+    f.check(
+        addr.starts_with("0.0.0.0:") || addr.starts_with("[::]:"),
+        format!("[serve] addr {addr:?} is not reachable from outside the pod"),
+    );
     f.check(
         c.command.is_none() && c.args.as_deref() == Some(&["serve".to_string()][..]),
         format!("the container runs {:?} {:?}, expected `serve` with the address from the config", c.command, c.args),
@@ -426,10 +466,7 @@ fn violations(objects: &[Value], routes: &BTreeSet<String>) -> Vec<String> {
 
     // The Service: port 80 to the container port, by name.
     let svc = m.service.spec.clone().unwrap_or_default();
-    f.check(
-        selects_pods(&svc.selector.clone().unwrap_or_default()),
-        "the Service's selector does not select the pods",
-    );
+    f.check(selects_pods(&svc.selector.clone().unwrap_or_default()), "the Service's selector does not select the pods");
     let svc_ports = svc.ports.clone().unwrap_or_default();
     f.check(
         matches!(&svc_ports[..], [p] if p.port == 80 && p.target_port == Some(IntOrString::String("http".into()))
@@ -505,7 +542,13 @@ fn the_pods_config_file_is_accepted_by_skyhost() {
     let sandbox = Sandbox::new();
     let file = sandbox.path().join("pod-config.toml");
     std::fs::write(&file, text).expect("write config");
-    let run = sandbox.run([std::ffi::OsStr::new("--config"), file.as_os_str(), "plugins".as_ref(), "-o".as_ref(), "json".as_ref()]);
+    let run = sandbox.run([
+        std::ffi::OsStr::new("--config"),
+        file.as_os_str(),
+        "plugins".as_ref(),
+        "-o".as_ref(),
+        "json".as_ref(),
+    ]);
     run.expect_code(0);
 }
 
@@ -525,7 +568,10 @@ fn assert_caught(found: Vec<String>, expected: &str) {
 
 #[test]
 fn broken_manifests_are_caught() {
-    assert_caught(broken("ClusterRole", |o| o["rules"][0]["verbs"].as_array_mut().unwrap().push("*".into())), "has a `*`");
+    assert_caught(
+        broken("ClusterRole", |o| o["rules"][0]["verbs"].as_array_mut().unwrap().push("*".into())),
+        "has a `*`",
+    );
     assert_caught(
         broken("ClusterRole", |o| o["rules"][0]["resources"].as_array_mut().unwrap().push("secrets".into())),
         "reaches secrets",
@@ -534,7 +580,10 @@ fn broken_manifests_are_caught() {
         broken("ClusterRole", |o| o["rules"][0]["verbs"].as_array_mut().unwrap().push("delete".into())),
         "expected get/list/watch",
     );
-    assert_caught(broken("ClusterRoleBinding", |o| o["subjects"][0]["name"] = "default".into()), "not exactly the ServiceAccount");
+    assert_caught(
+        broken("ClusterRoleBinding", |o| o["subjects"][0]["name"] = "default".into()),
+        "not exactly the ServiceAccount",
+    );
     // A typo in a field name: the API types do not know it.
     assert_caught(
         broken("Deployment", |o| {
@@ -548,7 +597,10 @@ fn broken_manifests_are_caught() {
     assert_caught(broken("Deployment", |o| o["spec"]["replicas"] = "2".into()), "Deployment skyhost:");
     assert_caught(broken("Deployment", |o| o["spec"]["replicas"] = 3.into()), "replicas is Some(3)");
     assert_caught(
-        broken("Deployment", |o| o["spec"]["template"]["spec"]["containers"][0]["securityContext"]["capabilities"]["drop"] = serde_json::json!(["NET_RAW"])),
+        broken("Deployment", |o| {
+            o["spec"]["template"]["spec"]["containers"][0]["securityContext"]["capabilities"]["drop"] =
+                serde_json::json!(["NET_RAW"])
+        }),
         "capabilities drop",
     );
     assert_caught(
@@ -556,12 +608,17 @@ fn broken_manifests_are_caught() {
         "pod securityContext: runAsUser",
     );
     assert_caught(
-        broken("Deployment", |o| o["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["path"] = "/ready".into()),
+        broken("Deployment", |o| {
+            o["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["path"] = "/ready".into()
+        }),
         "the readiness probe is not GET /readyz",
     );
     assert_caught(
         broken("Deployment", |o| {
-            o["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"].as_object_mut().unwrap().remove("memory");
+            o["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+                .as_object_mut()
+                .unwrap()
+                .remove("memory");
         }),
         "no memory in the container's limits",
     );
@@ -569,7 +626,10 @@ fn broken_manifests_are_caught() {
     let mut routes = server_paths();
     routes.remove("/readyz");
     assert_caught(violations(&manifests(), &routes), "/readyz is not a route of the server");
-    assert_caught(broken("Service", |o| o["spec"]["ports"][0]["targetPort"] = 46590.into()), "expected 80 to the container port `http`");
+    assert_caught(
+        broken("Service", |o| o["spec"]["ports"][0]["targetPort"] = 46590.into()),
+        "expected 80 to the container port `http`",
+    );
     assert_caught(
         broken("NetworkPolicy", |o| o["spec"]["egress"].as_array_mut().unwrap().push(serde_json::json!({}))),
         "egress rule allows every port",
