@@ -22,7 +22,7 @@ use k8s_openapi::{
         networking::v1::{NetworkPolicy, NetworkPolicyPort},
         rbac::v1::{ClusterRole, ClusterRoleBinding},
     },
-    apimachinery::pkg::{apis::meta::v1::ObjectMeta, util::intstr::IntOrString},
+    apimachinery::pkg::{api::resource::Quantity, apis::meta::v1::ObjectMeta, util::intstr::IntOrString},
 };
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
@@ -32,11 +32,21 @@ const NAMESPACE: &str = "skyhost";
 const NAME_LABEL: &str = "app.kubernetes.io/name";
 const UID: i64 = 65532;
 
+/// YAML read as Kubernetes reads it: `0440` is octal (YAML 1.1, which the
+/// API machinery's YAML readers keep), duplicate keys are an error.
+fn yaml_options() -> serde_saphyr::Options {
+    let mut options = serde_saphyr::Options::default();
+    options.legacy_octal_numbers = true;
+    options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::Error;
+    options
+}
+
 /// What `kubectl kustomize deploy/kubernetes` prints, as JSON values.
 fn render(dir: &Path) -> Result<Vec<Value>, String> {
     let file = dir.join("kustomization.yaml");
     let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let k: Value = serde_saphyr::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+    let k: Value =
+        serde_saphyr::from_str_with_options(&text, yaml_options()).map_err(|e| format!("{}: {e}", file.display()))?;
     let k = k.as_object().ok_or("kustomization.yaml is not a mapping")?;
     let mut resources = None;
     for (key, value) in k {
@@ -67,7 +77,8 @@ fn render(dir: &Path) -> Result<Vec<Value>, String> {
             ));
         }
         let text = std::fs::read_to_string(&path).map_err(|e| format!("{r}: {e}"))?;
-        let docs: Vec<Value> = serde_saphyr::from_str_multiple(&text).map_err(|e| format!("{r}: {e}"))?;
+        let docs: Vec<Value> =
+            serde_saphyr::from_str_multiple_with_options(&text, yaml_options()).map_err(|e| format!("{r}: {e}"))?;
         // kustomize drops empty documents.
         objects.extend(docs.into_iter().filter(|d| !d.is_null()));
     }
@@ -176,6 +187,31 @@ fn server_paths() -> BTreeSet<String> {
     )
     .expect("openapi.json is JSON");
     doc["paths"].as_object().expect("paths").keys().cloned().collect()
+}
+
+/// A resource quantity (`100m`, `1`, `128Mi`, `1G`) as a number, or `None`
+/// when it is not one Kubernetes would accept.
+fn quantity(q: &str) -> Option<f64> {
+    const SUFFIXES: [(&str, f64); 13] = [
+        ("Ki", 1024.0),
+        ("Mi", 1048576.0),
+        ("Gi", 1073741824.0),
+        ("Ti", 1099511627776.0),
+        ("n", 1e-9),
+        ("u", 1e-6),
+        ("m", 1e-3),
+        ("k", 1e3),
+        ("M", 1e6),
+        ("G", 1e9),
+        ("T", 1e12),
+        ("P", 1e15),
+        ("E", 1e18),
+    ];
+    let (number, factor) = SUFFIXES.iter().find_map(|(s, f)| q.strip_suffix(s).map(|n| (n, *f))).unwrap_or((q, 1.0));
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return None;
+    }
+    number.parse::<f64>().ok().map(|n| n * factor)
 }
 
 /// Records broken promises instead of stopping at the first.
@@ -341,6 +377,15 @@ fn violations(objects: &[Value], routes: &BTreeSet<String>) -> Vec<String> {
             f.check(list.as_ref().is_some_and(|l| l.contains_key(r)), format!("no {r} in the container's {which}"));
         }
     }
+    for r in ["cpu", "memory"] {
+        let amount = |list: &Option<BTreeMap<String, Quantity>>| list.as_ref()?.get(r).map(|q| quantity(&q.0));
+        if let (Some(request), Some(limit)) = (amount(&resources.requests), amount(&resources.limits)) {
+            f.check(
+                request.is_some() && limit.is_some() && request <= limit,
+                format!("the container's {r} request {request:?} is not a quantity at most its limit {limit:?}"),
+            );
+        }
+    }
     let ports = c.ports.clone().unwrap_or_default();
     let http = ports.iter().find(|p| p.name.as_deref() == Some("http"));
     f.check(
@@ -443,6 +488,8 @@ fn violations(objects: &[Value], routes: &BTreeSet<String>) -> Vec<String> {
                 }),
                 format!("tokens_file ({tokens_path}) is not on a mount of the Secret"),
             );
+            let mode = v.secret.as_ref().and_then(|s| s.default_mode).unwrap_or(0o644);
+            f.check(mode & !0o440 == 0, format!("the tokens file is writable or readable by others (mode {mode:#o})"));
             let stored = m.secret.string_data.as_ref().and_then(|d| d.get(&key)).cloned().or_else(|| {
                 m.secret.data.as_ref().and_then(|d| d.get(&key)).map(|b| String::from_utf8_lossy(&b.0).into_owned())
             });
@@ -621,6 +668,22 @@ fn broken_manifests_are_caught() {
                 .remove("memory");
         }),
         "no memory in the container's limits",
+    );
+    assert_caught(
+        broken("Deployment", |o| {
+            o["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["memory"] = "2Gi".into()
+        }),
+        "memory request",
+    );
+    assert_caught(
+        broken("Deployment", |o| {
+            o["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["cpu"] = "one".into()
+        }),
+        "cpu request",
+    );
+    assert_caught(
+        broken("Deployment", |o| o["spec"]["template"]["spec"]["volumes"][1]["secret"]["defaultMode"] = 0o444.into()),
+        "writable or readable by others",
     );
     // A probe on a path the server does not route.
     let mut routes = server_paths();
