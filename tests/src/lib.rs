@@ -464,6 +464,16 @@ impl Server {
         http_request(&self.addr(), &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"))
     }
 
+    /// GETs `path` with extra header lines (`"Authorization: Bearer x"`):
+    /// (status, headers lower-cased, body).
+    pub fn get_with(&self, path: &str, headers: &[&str]) -> (u16, String, String) {
+        let extra: String = headers.iter().map(|h| format!("{h}\r\n")).collect();
+        http_request(
+            &self.addr(),
+            &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{extra}Connection: close\r\n\r\n"),
+        )
+    }
+
     /// GETs `path` and parses the JSON body.
     pub fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
         let (status, _, body) = self.get(path);

@@ -45,7 +45,7 @@ use crate::{
 };
 
 /// Longest query string accepted.
-pub const MAX_QUERY_BYTES: usize = 4096;
+pub const MAX_QUERY_BYTES: usize = 8192;
 
 /// One answer, cheap to clone out of the cache: status, JSON body, and for
 /// a listing the report itself (for `/metrics`) and when it was made.
