@@ -258,3 +258,104 @@ mod ring_free_sha256 {
         String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_string()
     }
 }
+
+/// A process killed when dropped.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn has(tool: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn metrics_pass_promtool_and_a_real_prometheus_scrapes_them() {
+    if !has("promtool") || !has("prometheus") {
+        return skip("Prometheus is not installed (apt-get install prometheus; .ci/run does)");
+    }
+    let (_api, sb, server) = server_with("", Some(&format!("{TOKEN}\n")));
+    // A request first, so the request metrics have something to say.
+    assert_eq!(server.get_with("/v1/gpus?infra=aws&name=H100", &[&bearer(TOKEN)]).0, 200);
+    let (status, head, text) = server.get_with("/metrics", &[&bearer(TOKEN)]);
+    assert_eq!(status, 200, "{text}");
+    assert!(head.contains("content-type: text/plain; version=0.0.4"), "{head}");
+    for series in [
+        "skyhost_gpus_capacity{backend=\"kubernetes\",context=\"lab\",gpu=\"H100\"} 8",
+        "skyhost_gpus_free{backend=\"kubernetes\",context=\"lab\",gpu=\"H100\"} 8",
+        "skyhost_context_up{backend=\"kubernetes\",context=\"lab\"} 1",
+        "skyhost_backend_status{backend=\"aws\",status=\"loaded\"} 1",
+        "skyhost_backend_status{backend=\"gcp\",status=\"missing\"} 1",
+        "skyhost_http_requests_total{route=\"/v1/gpus\",status=\"200\"} 1",
+        "skyhost_plugin_call_duration_seconds_count{backend=\"aws\",method=\"gpus.query\"}",
+    ] {
+        assert!(text.contains(series), "{series} in\n{text}");
+    }
+    let lint = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .output_with_input(text.as_bytes());
+    assert!(lint.0.success(), "promtool: {}{}", lint.1, lint.2);
+
+    // A real Prometheus on loopback scrapes it with the token.
+    let dir = sb.path().join("prometheus");
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    std::fs::write(
+        dir.join("prom.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: skyhost\n    authorization:\n      credentials_file: {}\n    static_configs:\n      - targets: ['{}']\n",
+            sb.path().join("tokens").display(),
+            server.addr()
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
+    let _prometheus = Killed(
+        std::process::Command::new("prometheus")
+            .arg(format!("--config.file={}", dir.join("prom.yml").display()))
+            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("prometheus"),
+    );
+    let query = format!("127.0.0.1:{port}");
+    wait_until("Prometheus to return skyhost's GPU series", || {
+        if TcpStream::connect(&query).is_err() {
+            return false;
+        }
+        let (status, _, body) = skyhost_e2e::http_request(
+            &query,
+            "GET /api/v1/query?query=skyhost_gpus_capacity HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        );
+        status == 200 && body.contains("\"gpu\":\"H100\"") && body.contains("\"8\"")
+    });
+}
+
+/// `Command::output` with bytes on standard input: (status, stdout, stderr).
+trait OutputWithInput {
+    fn output_with_input(&mut self, input: &[u8]) -> (std::process::ExitStatus, String, String);
+}
+
+impl OutputWithInput for std::process::Command {
+    fn output_with_input(&mut self, input: &[u8]) -> (std::process::ExitStatus, String, String) {
+        let mut child =
+            self.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("spawn");
+        child.stdin.take().expect("stdin").write_all(input).expect("write");
+        let out = child.wait_with_output().expect("wait");
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}

@@ -360,10 +360,7 @@ async fn metrics_route(State(st): State<Arc<ServerState>>) -> Response {
     let text = st.metrics.render(&st.plugins, figures);
     (
         StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
-        )],
+        [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"))],
         text,
     )
         .into_response()
