@@ -206,7 +206,6 @@ fn idle_connections_do_not_starve_the_probes_and_the_cap_answers_503() {
 
     let (_api, _sb, capped) = server_with("[serve]\nmax_connections = 20\n", None);
     let held: Vec<TcpStream> = (0..20).map(|_| TcpStream::connect(capped.addr()).unwrap()).collect();
-    wait_until("the twenty connections to be held", || capped.connections_read() >= 0);
     let mut extra = TcpStream::connect(capped.addr()).unwrap();
     extra.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut answer = String::new();
