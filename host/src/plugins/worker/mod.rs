@@ -141,30 +141,21 @@ impl Worker {
             hint: format!("fix what the message names, or remove {}", self.path.display()),
             detail: String::new(),
         };
-        let plugin_fd = self.file.as_raw_fd();
+        // The worker opens this process's descriptor of the checked file
+        // through /proc (the same inode, whatever the path names by then);
+        // with nothing to run between fork and exec, std spawns it with
+        // posix_spawn, which copies no page tables.
         let mut cmd = Command::new("/proc/self/exe");
         cmd.arg(role::ROLE_ARG)
             .arg(&self.name)
             .arg(&self.path)
             .arg(if self.layout_checked.load(Ordering::Relaxed) { "1" } else { "0" })
             .arg(self.options.memory_mb.to_string())
+            .arg(format!("/proc/{}/fd/{}", std::process::id(), self.file.as_raw_fd()))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
-        // SAFETY: only async-signal-safe calls between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                if plugin_fd == role::PLUGIN_FD {
-                    if libc::fcntl(plugin_fd, libc::F_SETFD, 0) < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                } else if libc::dup2(plugin_fd, role::PLUGIN_FD) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
         let mut child = cmd.spawn().map_err(|e| fail(format!("cannot start a worker process: {e}")))?;
         let (stdin, stdout, stderr) = (
             child.stdin.take().expect("piped"),

@@ -1,8 +1,10 @@
-//! The worker role: `skyhost __plugin-worker NAME PATH LAYOUT_CHECKED MEMORY_MB`
-//! with the plugin file open as descriptor 3. It checks and loads that one
-//! file, says whether it loaded (a `Hello` frame), then answers calls from
-//! its standard input on its standard output, each call on a thread of its
-//! own. It ends when the host closes its input.
+//! The worker role: `skyhost __plugin-worker NAME PATH LAYOUT_CHECKED
+//! MEMORY_MB /proc/HOST/fd/N`, the last naming the host's open descriptor of
+//! the plugin file it checked. The worker opens that (the same file, not the
+//! path again), checks and loads it, says whether it loaded (a `Hello`
+//! frame), then answers calls from its standard input on its standard output,
+//! each call on a thread of its own (idle ones wait for the next call). It
+//! ends when the host closes its input.
 //!
 //! The plugin's own prints cannot corrupt the frames: before the plugin is
 //! loaded, the frame streams move to private descriptors, standard output
@@ -27,9 +29,6 @@ use crate::plugins::{connection::call_module, loader, loader::LoadFailure, prefl
 /// The hidden first argument that selects this role.
 pub const ROLE_ARG: &str = "__plugin-worker";
 
-/// The descriptor a worker finds its plugin file at.
-pub const PLUGIN_FD: i32 = 3;
-
 /// The body of the `Hello` frame.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -46,10 +45,10 @@ pub fn run_if_worker(args: &[OsString]) -> Option<u8> {
         return None;
     }
     let arg = |i: usize| args.get(i).map(|a| a.to_string_lossy().into_owned()).unwrap_or_default();
-    Some(run(&arg(2), Path::new(&arg(3)), arg(4) == "1", arg(5).parse().unwrap_or(0)))
+    Some(run(&arg(2), Path::new(&arg(3)), arg(4) == "1", arg(5).parse().unwrap_or(0), Path::new(&arg(6))))
 }
 
-fn run(name: &str, path: &Path, layout_checked: bool, memory_mb: u64) -> u8 {
+fn run(name: &str, path: &Path, layout_checked: bool, memory_mb: u64, checked: &Path) -> u8 {
     limit_resources(memory_mb);
     // SAFETY: plain descriptor operations on this process's own descriptors.
     let (frames_in, frames_out) = unsafe {
@@ -73,14 +72,20 @@ fn run(name: &str, path: &Path, layout_checked: bool, memory_mb: u64) -> u8 {
         let _ = frame::write(&mut *w, kind, id, "", body);
     };
 
-    // SAFETY: the host put the plugin file at this descriptor for us.
-    let plugin = unsafe { File::from_raw_fd(PLUGIN_FD) };
-    let loaded = preflight::check_file(plugin)
+    let loaded = File::open(checked)
         .map_err(|e| LoadFailure {
             incompatible: false,
-            reason: e.to_string(),
-            hint: e.hint(path),
+            reason: format!("the worker cannot open the checked file: {e}"),
+            hint: "report this as a skyhost bug".into(),
             detail: String::new(),
+        })
+        .and_then(|plugin| {
+            preflight::check_file(plugin).map_err(|e| LoadFailure {
+                incompatible: false,
+                reason: e.to_string(),
+                hint: e.hint(path),
+                detail: String::new(),
+            })
         })
         .and_then(|checked| loader::open(checked, path))
         .and_then(|header| loader::init(header, path, name, layout_checked));
@@ -95,25 +100,48 @@ fn run(name: &str, path: &Path, layout_checked: bool, memory_mb: u64) -> u8 {
         }
     };
 
+    let (calls, queue) = std::sync::mpsc::channel::<frame::Frame>();
+    let queue = Arc::new(Mutex::new(queue));
+    let idle = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut input = BufReader::new(frames_in);
     loop {
         match frame::read(&mut input) {
             Ok(Some(f)) if f.kind == Kind::Call => {
-                let out = out.clone();
-                std::thread::spawn(move || {
-                    let (kind, body) = match call_module(module, &f.method, &f.body) {
-                        Ok(text) => (Kind::Reply, text),
-                        Err(e) => (Kind::Error, serde_json::to_string(&e).unwrap_or_default()),
-                    };
-                    let mut w = out.lock().unwrap_or_else(|e| e.into_inner());
-                    let _ = frame::write(&mut *w, kind, f.id, "", &body);
-                });
+                // An idle thread takes it; else a new one joins them.
+                if idle.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                    let (queue, idle, out) = (queue.clone(), idle.clone(), out.clone());
+                    std::thread::spawn(move || answer_calls(module, &queue, &idle, &out));
+                }
+                let _ = calls.send(f);
             }
             // The host closed our input (it is done, or gone): leave at once,
             // without running the plugin's exit handlers.
             Ok(None) => quick_exit(0),
             Ok(Some(_)) | Err(_) => quick_exit(2),
         }
+    }
+}
+
+/// Answers calls from `queue` until the worker ends, counting itself idle
+/// while it waits.
+fn answer_calls(
+    module: skyhost_plugin_api::BackendModuleRef,
+    queue: &Mutex<std::sync::mpsc::Receiver<frame::Frame>>,
+    idle: &std::sync::atomic::AtomicUsize,
+    out: &Mutex<BufWriter<File>>,
+) {
+    use std::sync::atomic::Ordering::SeqCst;
+    idle.fetch_add(1, SeqCst);
+    loop {
+        let next = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
+        let Ok(f) = next else { return };
+        idle.fetch_sub(1, SeqCst);
+        let (kind, body) = match call_module(module, &f.method, &f.body) {
+            Ok(text) => (Kind::Reply, text),
+            Err(e) => (Kind::Error, serde_json::to_string(&e).unwrap_or_default()),
+        };
+        let _ = frame::write(&mut *out.lock().unwrap_or_else(|e| e.into_inner()), kind, f.id, "", &body);
+        idle.fetch_add(1, SeqCst);
     }
 }
 
