@@ -1,4 +1,6 @@
-//! What a plugin author uses: implement [`Backend`] and call [`export_backend!`](crate::export_backend).
+//! What a plugin author uses: implement [`Backend`] and call [`export_backend!`](crate::export_backend),
+//! or (since 1.3) declare typed methods: implement [`TypedBackend`] and call
+//! [`export_typed_backend!`](crate::export_typed_backend) (see [`crate::typed`]).
 //!
 //! The macro writes the abi_stable export and wraps every entry point in a
 //! panic guard, so a bug in a backend becomes an error value in the host
@@ -18,6 +20,7 @@ use abi_stable::{
 };
 use serde::{Serialize, de::DeserializeOwned};
 
+pub use crate::typed::{Method, Router, Typed, TypedBackend};
 use crate::{BackendModule, BackendModuleRef, BuildInfo, ErrorKind, INTERFACE_VERSION, PluginError, PluginInfo};
 
 /// A backend, as its author writes it.

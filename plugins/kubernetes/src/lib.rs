@@ -19,9 +19,9 @@ use std::{
 
 use regex_lite::RegexBuilder;
 use skyhost_plugin_api::{
-    Backend, CheckItem, CheckReport, CheckRequest, Cluster, ClusterError, ClusterQuery, ClusterReport, Description,
-    ErrorKind, PluginError, capability, method,
-    sdk::{json_call, unknown_method},
+    CheckItem, CheckReport, CheckRequest, Cluster, ClusterError, ClusterQuery, ClusterReport, Description, ErrorKind,
+    PluginError, capability, method,
+    sdk::{Router, TypedBackend},
 };
 
 use crate::{api::ApiError, contexts::Source, credential_helper::Helper};
@@ -35,7 +35,7 @@ fn new() -> Result<Kubernetes, String> {
     Ok(Kubernetes { runtime: OnceLock::new() })
 }
 
-skyhost_plugin_api::export_backend!(Kubernetes, new);
+skyhost_plugin_api::export_typed_backend!(Kubernetes, new);
 
 /// One context's outcome: its summary, and what the check reports.
 struct Outcome {
@@ -238,24 +238,18 @@ impl Kubernetes {
     }
 }
 
-impl Backend for Kubernetes {
+impl TypedBackend for Kubernetes {
     fn describe(&self) -> Description {
         Description {
             name: "kubernetes".into(),
             display_name: "Kubernetes".into(),
             description: "realtime GPU availability of Kubernetes clusters, every context at once".into(),
             capabilities: vec![capability::CLUSTERS.into()],
-            methods: vec![method::CLUSTER_GPUS.into(), method::CHECK.into()],
-            catalog: None,
-            backends: Vec::new(),
+            ..Default::default()
         }
     }
 
-    fn call(&self, m: &str, request: &str) -> Result<String, PluginError> {
-        match m {
-            method::CLUSTER_GPUS => json_call(request, |q| self.gpus(q)),
-            method::CHECK => json_call(request, |r| self.check(r)),
-            other => Err(unknown_method(other)),
-        }
+    fn router() -> Router<Self> {
+        Router::new().method::<method::ClusterGpusCall>(Self::gpus).method::<method::CheckCall>(Self::check)
     }
 }
