@@ -207,6 +207,23 @@ fn failure_marker(cache: &Path) -> PathBuf {
     cache.with_file_name(name)
 }
 
+/// Whether the catalog file a plugin names (`aws/vms.csv`) stays inside the
+/// directory it is joined to: a relative path of plain names, no `..`. The
+/// host writes downloads there, so a plugin's word is not enough.
+fn check_file(spec: &CatalogSpec) -> Result<(), String> {
+    let path = Path::new(&spec.file);
+    let plain = path.components().all(|c| matches!(c, std::path::Component::Normal(_)));
+    if plain && path.components().next().is_some() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the plugin names its catalog file '{}', which is not a relative path inside the catalog directory; \
+             only its embedded catalog is used (report this to the plugin's author)",
+            clip(&spec.file)
+        ))
+    }
+}
+
 /// Finds the catalog for `backend`, downloading a stale one when allowed.
 /// `on_download` is told before a download starts (for the spinner).
 pub fn resolve(
@@ -216,6 +233,10 @@ pub fn resolve(
     on_download: &dyn Fn(&str),
 ) -> Resolved {
     let mut resolved = Resolved::embedded();
+    if let Err(e) = check_file(spec) {
+        resolved.fetch_error = Some(e);
+        return resolved;
+    }
     if let Some(dir) = &settings.dir {
         let path = dir.join(&spec.file);
         if path.is_file() {
@@ -252,6 +273,7 @@ pub fn download(
     backend: &BackendHandle,
     spec: &CatalogSpec,
 ) -> Result<CatalogStats, String> {
+    check_file(spec)?;
     let cache = settings.cache_path(spec);
     let dir = cache.parent().ok_or("bad cache path")?;
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -389,6 +411,21 @@ mod tests {
             e.starts_with("refused http://catalogs.invalid/v8/aws/vms.csv: catalogs are downloaded only over https")
         );
         assert!(e.ends_with("set SKYHOST_CATALOG_URL or `url` under [catalog] to an https URL"));
+    }
+
+    #[test]
+    fn a_plugins_catalog_file_must_stay_inside_the_catalog_directory() {
+        for good in ["aws/vms.csv", "vms.csv", "a/b/c.csv"] {
+            assert!(check_file(&spec_file(good)).is_ok(), "{good}");
+        }
+        for bad in ["", "/etc/passwd", "../../.bashrc", "aws/../../x", "./aws/vms.csv"] {
+            let e = check_file(&spec_file(bad)).unwrap_err();
+            assert!(e.contains("not a relative path inside the catalog directory"), "{bad}: {e}");
+        }
+    }
+
+    fn spec_file(file: &str) -> CatalogSpec {
+        CatalogSpec { file: file.into(), refresh_hours: None, embedded_date: None }
     }
 
     #[test]
