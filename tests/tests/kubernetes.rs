@@ -747,6 +747,48 @@ fn a_credential_helper_that_never_finishes_is_stopped_at_the_deadline() {
     assert!(check.stdout.contains("did not finish within 1 s"), "{}", check.stdout);
 }
 
+/// The legacy `gcp` auth provider runs its `cmd-path` as a credential helper
+/// too: its token is used, and a command that never ends is stopped.
+#[test]
+fn the_gcp_auth_providers_command_runs_within_the_deadline() {
+    let (_api, url) = https_cluster();
+    let (sb, path) = sandbox_with_kubeconfig("");
+    let helper = sb.path().join("bin/gcloud");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$*\" = 'config config-helper --format=json' ] || exit 2\necho '{{\"credential\": {{\"access_token\": \"{TOKEN}\"}}}}'\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let ca = std::fs::read(tls_fixture("ca.crt")).unwrap();
+    let kubeconfig = kubeconfig_trusting(&[("secure", &url, "unused")], Some("secure"), Some(&ca)).replace(
+        "  user:\n    token: unused\n",
+        &format!(
+            "  user:\n    auth-provider:\n      name: gcp\n      config:\n        cmd-path: {}\n        cmd-args: config config-helper --format=json\n        token-key: '{{.credential.access_token}}'\n",
+            helper.display()
+        ),
+    );
+    std::fs::write(&path, kubeconfig).unwrap();
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
+    run.expect_code(0).expect_no_panic();
+    assert!(run.stdout.starts_with(A100_TABLE), "{}\n{}", run.stdout, run.stderr);
+
+    std::fs::write(&helper, "#!/bin/sh\nexec sleep 100000\n").unwrap();
+    sb.write_config("[kubernetes]\ntimeout_secs = 1\n");
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
+    run.expect_code(0).expect_no_panic();
+    assert!(
+        run.stderr.contains(&format!(
+            "context 'secure' failed: the credential helper `{} config config-helper --format=json` did not finish within 1 s and was stopped",
+            helper.display()
+        )),
+        "{}",
+        run.stderr
+    );
+}
+
 #[test]
 fn a_context_that_skips_tls_verification_is_listed_with_a_note() {
     let (_api, url) = https_cluster();

@@ -9,6 +9,9 @@
 //! the whole group when the deadline passes; what it prints is handed to kube
 //! as a plain token or client certificate, so kube runs nothing itself.
 //!
+//! The legacy `gcp` auth provider's `cmd-path` (`gcloud config config-helper`)
+//! is a helper of the same kind and runs the same way.
+//!
 //! A helper runs without a terminal (standard input is empty and it is told
 //! `interactive: false`): one that must ask the user something fails or runs
 //! into the deadline, and its own words are shown. The credentials' expiry is
@@ -36,7 +39,19 @@ const OUTPUT_LIMIT: u64 = 1 << 20;
 /// A credential helper that a kubeconfig user runs.
 #[derive(Debug, Clone)]
 pub struct Helper {
+    /// What to run (for the `gcp` provider: built from its `cmd-path`, `cmd-args`, `cmd-drop-env`).
     exec: ExecConfig,
+    speaks: Speaks,
+}
+
+/// What a helper prints.
+#[derive(Debug, Clone)]
+enum Speaks {
+    /// An `ExecCredential` (an `exec` user).
+    ExecCredential,
+    /// The `gcp` auth provider's output: the token at `token_key` of a JSON
+    /// document (`{.credential.access_token}`), or with no key, the whole output.
+    GcpToken { token_key: Option<String> },
 }
 
 /// What a helper printed that kube can use.
@@ -66,18 +81,40 @@ pub enum HelperError {
 }
 
 impl Helper {
-    /// The helper kube would run for `config`: its user has an `exec` section
-    /// and no credential that kube prefers to it (an auth provider, a
-    /// password, a token or a token file).
+    /// The helper kube would run for `config`, in kube's order: the `gcp`
+    /// auth provider's command (unless it has a fixed `id-token`); else, when
+    /// no password, token or token file comes first, the `exec` section.
     pub fn of(config: &kube::Config) -> Option<Helper> {
         let a = &config.auth_info;
-        if a.auth_provider.is_some() || (a.username.is_some() && a.password.is_some()) {
+        if let Some(provider) = &a.auth_provider {
+            let c = &provider.config;
+            if provider.name != "gcp" || c.contains_key("id-token") {
+                return None;
+            }
+            // A cached access token is not trusted to be fresh: the command
+            // runs, as kube would run it once the token expired.
+            let command = c.get("cmd-path")?;
+            let words = |key: &str| -> Option<Vec<String>> {
+                c.get(key).map(|v| v.split_whitespace().map(String::from).collect())
+            };
+            let exec = ExecConfig {
+                api_version: None,
+                command: Some(command.clone()),
+                args: words("cmd-args"),
+                env: None,
+                drop_env: words("cmd-drop-env"),
+                install_hint: None,
+                interactive_mode: None,
+                provide_cluster_info: false,
+                cluster: None,
+                other: Default::default(),
+            };
+            return Some(Helper { exec, speaks: Speaks::GcpToken { token_key: c.get("token-key").cloned() } });
+        }
+        if (a.username.is_some() && a.password.is_some()) || a.token.is_some() || a.token_file.is_some() {
             return None;
         }
-        if a.token.is_some() || a.token_file.is_some() {
-            return None;
-        }
-        a.exec.clone().map(|exec| Helper { exec })
+        a.exec.clone().map(|exec| Helper { exec, speaks: Speaks::ExecCredential })
     }
 
     /// The command, as the messages name it.
@@ -114,12 +151,14 @@ impl Helper {
             (true, Some(c)) => Some(c),
             (true, None) => return Err(HelperError::MissingClusterInfo),
         };
-        let info = ExecInfo {
-            api_version: self.exec.api_version.as_deref(),
-            kind: "ExecCredential",
-            spec: ExecInfoSpec { interactive: false, cluster },
-        };
-        cmd.env("KUBERNETES_EXEC_INFO", serde_json::to_string(&info).unwrap_or_default());
+        if let Speaks::ExecCredential = self.speaks {
+            let info = ExecInfo {
+                api_version: self.exec.api_version.as_deref(),
+                kind: "ExecCredential",
+                spec: ExecInfoSpec { interactive: false, cluster },
+            };
+            cmd.env("KUBERNETES_EXEC_INFO", serde_json::to_string(&info).unwrap_or_default());
+        }
         for name in self.exec.drop_env.iter().flatten() {
             cmd.env_remove(name);
         }
@@ -145,7 +184,11 @@ impl Helper {
         if !status.success() {
             return Err(HelperError::Failed { status, stderr });
         }
-        credentials(&stdout).ok_or(HelperError::Unusable)
+        match &self.speaks {
+            Speaks::ExecCredential => credentials(&stdout),
+            Speaks::GcpToken { token_key } => gcp_token(&stdout, token_key.as_deref()).map(Credentials::Token),
+        }
+        .ok_or(HelperError::Unusable)
     }
 
     /// What the user is told, with the same words whichever way it failed.
@@ -174,7 +217,11 @@ impl Helper {
         let hint = match self.install_hint() {
             Some(h) => format!("{} ({})", clip(h), kubectl_hint(context)),
             None => format!(
-                "install `{cmd}` or fix the `exec` section of the context's user in the kubeconfig; then {}",
+                "install `{cmd}` or fix the `{}` section of the context's user in the kubeconfig; then {}",
+                match self.speaks {
+                    Speaks::ExecCredential => "exec",
+                    Speaks::GcpToken { .. } => "auth-provider",
+                },
                 kubectl_hint(context)
             ),
         };
@@ -239,10 +286,27 @@ fn credentials(stdout: &[u8]) -> Option<Credentials> {
     status.token.filter(|t| !t.is_empty()).map(Credentials::Token)
 }
 
+/// The token in the `gcp` provider command's output: at `token_key`, a
+/// JSONPath such as `{.credential.access_token}` (dotted names only), or the
+/// whole output without one.
+fn gcp_token(stdout: &[u8], token_key: Option<&str>) -> Option<String> {
+    let token = match token_key {
+        None => std::str::from_utf8(stdout).ok()?.trim().to_string(),
+        Some(key) => {
+            let json: serde_json::Value = serde_json::from_slice(stdout).ok()?;
+            let path = key.trim_matches(|c| c == '"' || c == '{' || c == '}').trim_start_matches('$');
+            let pointer: String = path.trim_start_matches('.').split('.').map(|k| format!("/{k}")).collect();
+            json.pointer(&pointer)?.as_str()?.to_string()
+        }
+    };
+    (!token.is_empty()).then_some(token)
+}
+
 /// Gives kube `credentials` in place of the helper, so it runs nothing itself.
 pub fn apply(config: &mut kube::Config, credentials: Credentials) {
     let auth = &mut config.auth_info;
     auth.exec = None;
+    auth.auth_provider = None;
     match credentials {
         Credentials::Token(token) => auth.token = Some(token.into()),
         Credentials::Certificate { cert, key } => {
@@ -320,6 +384,7 @@ mod tests {
 
     fn helper(script: &str) -> Helper {
         Helper {
+            speaks: Speaks::ExecCredential,
             exec: ExecConfig {
                 api_version: Some("client.authentication.k8s.io/v1beta1".into()),
                 command: Some("sh".into()),
@@ -351,6 +416,17 @@ mod tests {
             matches!(run(&cert, Duration::from_secs(30)), Ok(Credentials::Certificate { cert, key }) if cert == "C" && key == "K")
         );
         assert!(matches!(run(&helper("echo '{}'"), Duration::from_secs(30)), Err(HelperError::Unusable)));
+    }
+
+    #[test]
+    fn gcp_provider_output_by_token_key_or_whole() {
+        let out = br#"{"credential": {"access_token": "ya29.x", "token_expiry": "2030-01-01T00:00:00Z"}}"#;
+        assert_eq!(gcp_token(out, Some("{.credential.access_token}")).as_deref(), Some("ya29.x"));
+        assert_eq!(gcp_token(out, Some("$.credential.access_token")).as_deref(), Some("ya29.x"));
+        assert_eq!(gcp_token(out, Some("credential.token_expiry")).as_deref(), Some("2030-01-01T00:00:00Z"));
+        assert_eq!(gcp_token(out, Some("{.credential.missing}")), None);
+        assert_eq!(gcp_token(b"plain-token\n", None).as_deref(), Some("plain-token"));
+        assert_eq!(gcp_token(b"  \n", None), None);
     }
 
     #[test]
