@@ -11,6 +11,10 @@
 //!
 //! The host does the fetching so that plugins stay free of network code and
 //! every cloud shares one cache, one downloader and one progress display.
+//!
+//! A catalog is code-adjacent input (its numbers decide what users rent), so it
+//! is fetched only over https, redirects included; plain http is accepted only
+//! from a loopback address (127.0.0.0/8, ::1, localhost), where tests serve it.
 
 use std::{
     path::{Path, PathBuf},
@@ -19,6 +23,9 @@ use std::{
 
 use serde::Serialize;
 use skyhost_plugin_api::{CatalogSpec, CatalogStats, CatalogStatsRequest, method};
+
+use skyhost_plugin_api::sdk::clip;
+use ureq::http::Uri;
 
 use crate::{app::App, plugins::BackendHandle};
 
@@ -61,9 +68,10 @@ impl CatalogSettings {
                 .ok()
                 .or_else(|| c.url.clone())
                 .unwrap_or_else(|| DEFAULT_URL.into()),
-            max_age: c.max_age_hours.map(|h| Duration::from_secs_f64(h.max(0.0) * 3600.0)),
+            max_age: c.max_age_hours.and_then(|h| hours(h.max(0.0))),
             auto_update: !app.offline && c.auto_update.unwrap_or(true),
-            timeout: Duration::from_secs_f64(c.download_timeout_secs.unwrap_or(30.0).max(0.1)),
+            timeout: Duration::try_from_secs_f64(c.download_timeout_secs.unwrap_or(30.0).max(0.1))
+                .unwrap_or(Duration::from_secs(30)),
         }
     }
 
@@ -71,14 +79,69 @@ impl CatalogSettings {
         self.cache_root.join(SCHEMA).join(&spec.file)
     }
 
+    /// The refresh age: the user's, else the plugin's, else 7 hours. A
+    /// plugin's value that is negative, NaN or too large for a duration is
+    /// treated as absent (plugin input never panics the host).
     fn max_age(&self, spec: &CatalogSpec) -> Duration {
-        self.max_age.unwrap_or_else(|| Duration::from_secs_f64(spec.refresh_hours.unwrap_or(7.0) * 3600.0))
+        self.max_age.or_else(|| spec.refresh_hours.and_then(hours)).unwrap_or(Duration::from_secs(7 * 3600))
     }
 
     /// The download URL of a catalog file.
     pub fn url_for(&self, spec: &CatalogSpec) -> String {
         format!("{}/{SCHEMA}/{}", self.url.trim_end_matches('/'), spec.file)
     }
+}
+
+/// `h` hours as a duration; `None` for a negative, NaN or infinite `h`, or
+/// one past what a duration holds.
+fn hours(h: f64) -> Option<Duration> {
+    if h < 0.0 {
+        return None;
+    }
+    Duration::try_from_secs_f64(h * 3600.0).ok()
+}
+
+/// Redirects followed before a download gives up.
+const MAX_REDIRECTS: u32 = 10;
+
+/// Whether `uri` may be downloaded from: https anywhere, http only from a
+/// loopback address. The error says which URL and what to do.
+fn check_url(uri: &Uri) -> Result<(), String> {
+    match uri.scheme_str() {
+        Some("https") => Ok(()),
+        Some("http") if uri.host().is_some_and(is_loopback) => Ok(()),
+        _ => Err(format!(
+            "refused {}: catalogs are downloaded only over https (plain http only from a loopback address); \
+             set SKYHOST_CATALOG_URL or `url` under [catalog] to an https URL",
+            clip(&uri.to_string())
+        )),
+    }
+}
+
+/// 127.0.0.0/8, ::1 and `localhost`.
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Where a redirect from `base` to `location` leads.
+fn redirect_target(base: &Uri, location: &str) -> Option<Uri> {
+    if let Ok(uri) = location.parse::<Uri>()
+        && uri.scheme().is_some()
+    {
+        return Some(uri);
+    }
+    let scheme = base.scheme_str()?;
+    let authority = base.authority()?.as_str();
+    let target = if let Some(rest) = location.strip_prefix("//") {
+        format!("{scheme}://{rest}")
+    } else if location.starts_with('/') {
+        format!("{scheme}://{authority}{location}")
+    } else {
+        let dir = base.path().rsplit_once('/').map_or("", |(dir, _)| dir);
+        format!("{scheme}://{authority}{dir}/{location}")
+    };
+    target.parse().ok()
 }
 
 /// Where a catalog came from.
@@ -144,6 +207,23 @@ fn failure_marker(cache: &Path) -> PathBuf {
     cache.with_file_name(name)
 }
 
+/// Whether the catalog file a plugin names (`aws/vms.csv`) stays inside the
+/// directory it is joined to: a relative path of plain names, no `..`. The
+/// host writes downloads there, so a plugin's word is not enough.
+fn check_file(spec: &CatalogSpec) -> Result<(), String> {
+    let path = Path::new(&spec.file);
+    let plain = path.components().all(|c| matches!(c, std::path::Component::Normal(_)));
+    if plain && path.components().next().is_some() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the plugin names its catalog file '{}', which is not a relative path inside the catalog directory; \
+             only its embedded catalog is used (report this to the plugin's author)",
+            clip(&spec.file)
+        ))
+    }
+}
+
 /// Finds the catalog for `backend`, downloading a stale one when allowed.
 /// `on_download` is told before a download starts (for the spinner).
 pub fn resolve(
@@ -153,6 +233,10 @@ pub fn resolve(
     on_download: &dyn Fn(&str),
 ) -> Resolved {
     let mut resolved = Resolved::embedded();
+    if let Err(e) = check_file(spec) {
+        resolved.fetch_error = Some(e);
+        return resolved;
+    }
     if let Some(dir) = &settings.dir {
         let path = dir.join(&spec.file);
         if path.is_file() {
@@ -189,10 +273,15 @@ pub fn download(
     backend: &BackendHandle,
     spec: &CatalogSpec,
 ) -> Result<CatalogStats, String> {
+    check_file(spec)?;
     let cache = settings.cache_path(spec);
     let dir = cache.parent().ok_or("bad cache path")?;
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let url = settings.url_for(spec);
+    // A refused URL is the user's setting to fix, not a failed download:
+    // no failure marker, so the next run says it again.
+    let uri: Uri = url.parse().map_err(|e| format!("the catalog URL {} does not parse: {e}", clip(&url)))?;
+    check_url(&uri)?;
     let tmp = dir.join(format!(".vms.csv.{}.tmp", std::process::id()));
     let result = fetch_to(&url, &tmp, settings.timeout).and_then(|()| {
         let stats: CatalogStats = backend
@@ -219,13 +308,39 @@ pub fn download(
 }
 
 fn fetch_to(url: &str, path: &Path, timeout: Duration) -> Result<(), String> {
+    // Redirects are followed here, not by ureq, so that each target is
+    // checked before any connection to it.
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         .timeout_connect(Some(timeout.min(Duration::from_secs(5))))
+        .max_redirects(0)
         .user_agent(concat!("skyhost/", env!("CARGO_PKG_VERSION")))
         .build()
         .into();
-    let mut response = agent.get(url).call().map_err(|e| format!("cannot download {url}: {e}"))?;
+    let mut current: Uri = url.parse().map_err(|e| format!("the catalog URL {} does not parse: {e}", clip(url)))?;
+    let mut hops = 0;
+    let mut response = loop {
+        let response = agent.get(&current).call().map_err(|e| format!("cannot download {url}: {e}"))?;
+        if !response.status().is_redirection() {
+            break response;
+        }
+        hops += 1;
+        let location = response.headers().get("location").and_then(|l| l.to_str().ok()).unwrap_or_default();
+        let target = redirect_target(&current, location)
+            .ok_or_else(|| format!("cannot download {url}: {current} redirects to '{}'", clip(location)))?;
+        if target.scheme_str() != Some("https") && !(current.scheme_str() == Some("http") && check_url(&target).is_ok())
+        {
+            return Err(format!(
+                "refused {url}: it redirects to {}, which is not https; \
+                 set SKYHOST_CATALOG_URL or `url` under [catalog] to an https URL that serves the catalogs",
+                clip(&target.to_string())
+            ));
+        }
+        if hops > MAX_REDIRECTS {
+            return Err(format!("cannot download {url}: more than {MAX_REDIRECTS} redirects"));
+        }
+        current = target;
+    };
     let mut file = std::fs::File::create(path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     std::io::copy(&mut response.body_mut().with_config().limit(256 << 20).reader(), &mut file)
         .map_err(|e| format!("download of {url} broke off: {e}"))?;
@@ -240,5 +355,86 @@ pub fn human_age(age: Duration) -> String {
         60..3600 => format!("{} min", s / 60),
         3600..172_800 => format!("{:.1} h", s as f64 / 3600.0),
         _ => format!("{} d", s / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> CatalogSettings {
+        CatalogSettings {
+            dir: None,
+            cache_root: PathBuf::from("/nonexistent"),
+            url: DEFAULT_URL.into(),
+            max_age: None,
+            auto_update: false,
+            timeout: Duration::from_secs(1),
+        }
+    }
+
+    fn spec(refresh_hours: Option<f64>) -> CatalogSpec {
+        CatalogSpec { file: "x/vms.csv".into(), refresh_hours, embedded_date: None }
+    }
+
+    #[test]
+    fn a_plugins_refresh_age_that_no_duration_holds_is_treated_as_absent() {
+        let s = settings();
+        assert_eq!(s.max_age(&spec(Some(8.0))), Duration::from_secs(8 * 3600));
+        assert_eq!(s.max_age(&spec(Some(0.0))), Duration::ZERO);
+        for odd in [-1.0, -0.0001, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e300, f64::MAX] {
+            assert_eq!(s.max_age(&spec(Some(odd))), Duration::from_secs(7 * 3600), "{odd}");
+        }
+        let user = CatalogSettings { max_age: Some(Duration::from_secs(60)), ..settings() };
+        assert_eq!(user.max_age(&spec(Some(f64::NAN))), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn https_anywhere_and_http_only_from_loopback() {
+        let ok = |u: &str| check_url(&u.parse().unwrap()).is_ok();
+        for good in [
+            "https://raw.githubusercontent.com/x/v8/aws/vms.csv",
+            "http://127.0.0.1:8080/v8/aws/vms.csv",
+            "http://127.3.4.5/x",
+            "http://[::1]:9/x",
+            "http://localhost:9/x",
+            "http://LOCALHOST/x",
+        ] {
+            assert!(ok(good), "{good}");
+        }
+        for bad in ["http://catalogs.invalid/x", "http://10.0.0.1/x", "http://[::2]/x", "ftp://127.0.0.1/x", "/v8/aws"]
+        {
+            assert!(!ok(bad), "{bad}");
+        }
+        let e = check_url(&"http://catalogs.invalid/v8/aws/vms.csv".parse().unwrap()).unwrap_err();
+        assert!(
+            e.starts_with("refused http://catalogs.invalid/v8/aws/vms.csv: catalogs are downloaded only over https")
+        );
+        assert!(e.ends_with("set SKYHOST_CATALOG_URL or `url` under [catalog] to an https URL"));
+    }
+
+    #[test]
+    fn a_plugins_catalog_file_must_stay_inside_the_catalog_directory() {
+        for good in ["aws/vms.csv", "vms.csv", "a/b/c.csv"] {
+            assert!(check_file(&spec_file(good)).is_ok(), "{good}");
+        }
+        for bad in ["", "/etc/passwd", "../../.bashrc", "aws/../../x", "./aws/vms.csv"] {
+            let e = check_file(&spec_file(bad)).unwrap_err();
+            assert!(e.contains("not a relative path inside the catalog directory"), "{bad}: {e}");
+        }
+    }
+
+    fn spec_file(file: &str) -> CatalogSpec {
+        CatalogSpec { file: file.into(), refresh_hours: None, embedded_date: None }
+    }
+
+    #[test]
+    fn redirect_targets_absolute_and_relative() {
+        let base: Uri = "http://127.0.0.1:5/a/b/vms.csv".parse().unwrap();
+        let t = |l: &str| redirect_target(&base, l).map(|u| u.to_string());
+        assert_eq!(t("https://mirror.example/x").as_deref(), Some("https://mirror.example/x"));
+        assert_eq!(t("//mirror.example/x").as_deref(), Some("http://mirror.example/x"));
+        assert_eq!(t("/c/vms.csv").as_deref(), Some("http://127.0.0.1:5/c/vms.csv"));
+        assert_eq!(t("other.csv").as_deref(), Some("http://127.0.0.1:5/a/b/other.csv"));
     }
 }

@@ -7,7 +7,10 @@
 //! * [`BackendModule`]: the root module each plugin exports (two functions);
 //! * [`protocol`]: the JSON messages those functions carry;
 //! * [`sdk`]: the [`Backend`] trait and the [`export_backend!`] macro, which
-//!   writes the export and a panic guard so that an author writes only the backend.
+//!   writes the export and a panic guard so that an author writes only the backend;
+//! * [`typed`]: typed methods (since 1.3), each declared once with its name,
+//!   request and response types; the SDK dispatches to them and derives the
+//!   plugin's `methods` list from the declarations ([`export_typed_backend!`]).
 //!
 //! ```no_run
 //! use skyhost_plugin_api::{Backend, Description, PluginError, sdk};
@@ -47,8 +50,9 @@
 //!   beyond the dynamic loader.
 //! * **Same abi_stable minor (0.11).** abi_stable itself checks this.
 //!
-//! The test suite proves the promise with a plugin built against the frozen
-//! 1.0.0 copy of this crate (`tests/fixtures/abi/plugin-api-1.0`).
+//! The test suite proves the promise with plugins built against the frozen
+//! 1.0.0 and 1.2.0 copies of this crate (`tests/fixtures/abi/plugin-api-1.0`,
+//! `plugin-api-1.2`).
 //!
 //! ## Rules for plugin authors
 //!
@@ -67,14 +71,25 @@
 //!   lets one plugin file serve several backends, called as `<backend>/<method>`.
 //! * 1.2: [`ErrorKind::NotConfigured`], for a backend that is not set up on
 //!   this machine (no kubeconfig), which a listing skips rather than fails.
+//! * 1.3: typed methods in the SDK: [`Method`], [`sdk::Router`],
+//!   [`TypedBackend`] and [`export_typed_backend!`]; the standard methods
+//!   declared as types ([`method::GpuQueryCall`], [`method::ClusterGpusCall`],
+//!   [`method::CheckCall`], [`method::CatalogStatsCall`]); [`sdk::clip`] for
+//!   quoting input in messages. Nothing changed on the wire: a typed plugin
+//!   sends the same JSON through the same two functions, so 1.0 to 1.2 hosts
+//!   load 1.3 plugins and a 1.3 host loads 1.0 to 1.2 plugins (the test suite
+//!   keeps plugins built against frozen 1.0 and 1.2 copies of this crate).
+//!   [`export_backend!`] with a hand-written [`Backend`] still works.
 
 pub mod abi;
 pub mod protocol;
 pub mod sdk;
+pub mod typed;
 
 pub use abi::{BackendModule, BackendModuleRef, INTERFACE_VERSION, interface_major};
 pub use protocol::*;
 pub use sdk::{Backend, Description};
+pub use typed::{Method, TypedBackend};
 
 #[doc(hidden)]
 pub mod __private {

@@ -6,7 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Method names a plugin may implement (see [`PluginInfo::methods`]).
+/// Method names a plugin may implement (see [`PluginInfo::methods`]), and
+/// since 1.3 each as a [`Method`](crate::Method) type for a typed router
+/// ([`Router`](crate::sdk::Router)).
 pub mod method {
     /// [`GpuQuery`](super::GpuQuery) → [`GpuQueryResponse`](super::GpuQueryResponse): offerings from a catalog.
     pub const GPU_QUERY: &str = "gpus.query";
@@ -18,6 +20,44 @@ pub mod method {
     /// [`CatalogStatsRequest`](super::CatalogStatsRequest) → [`CatalogStats`](super::CatalogStats):
     /// what a catalog file holds. (since 1.1)
     pub const CATALOG_STATS: &str = "catalog.stats";
+
+    use crate::typed::Method;
+
+    /// [`GPU_QUERY`], declared for a typed router (since 1.3).
+    #[derive(Debug)]
+    pub struct GpuQueryCall;
+    impl Method for GpuQueryCall {
+        const NAME: &'static str = GPU_QUERY;
+        type Request = super::GpuQuery;
+        type Response = super::GpuQueryResponse;
+    }
+
+    /// [`CLUSTER_GPUS`], declared for a typed router (since 1.3).
+    #[derive(Debug)]
+    pub struct ClusterGpusCall;
+    impl Method for ClusterGpusCall {
+        const NAME: &'static str = CLUSTER_GPUS;
+        type Request = super::ClusterQuery;
+        type Response = super::ClusterReport;
+    }
+
+    /// [`CHECK`], declared for a typed router (since 1.3).
+    #[derive(Debug)]
+    pub struct CheckCall;
+    impl Method for CheckCall {
+        const NAME: &'static str = CHECK;
+        type Request = super::CheckRequest;
+        type Response = super::CheckReport;
+    }
+
+    /// [`CATALOG_STATS`], declared for a typed router (since 1.3).
+    #[derive(Debug)]
+    pub struct CatalogStatsCall;
+    impl Method for CatalogStatsCall {
+        const NAME: &'static str = CATALOG_STATS;
+        type Request = super::CatalogStatsRequest;
+        type Response = super::CatalogStats;
+    }
 }
 
 /// Capability names: what kind of GPU source a backend is.

@@ -1,4 +1,6 @@
-//! What a plugin author uses: implement [`Backend`] and call [`export_backend!`](crate::export_backend).
+//! What a plugin author uses: implement [`Backend`] and call [`export_backend!`](crate::export_backend),
+//! or (since 1.3) declare typed methods: implement [`TypedBackend`] and call
+//! [`export_typed_backend!`](crate::export_typed_backend) (see [`crate::typed`]).
 //!
 //! The macro writes the abi_stable export and wraps every entry point in a
 //! panic guard, so a bug in a backend becomes an error value in the host
@@ -18,6 +20,7 @@ use abi_stable::{
 };
 use serde::{Serialize, de::DeserializeOwned};
 
+pub use crate::typed::{Method, Router, Typed, TypedBackend};
 use crate::{BackendModule, BackendModuleRef, BuildInfo, ErrorKind, INTERFACE_VERSION, PluginError, PluginInfo};
 
 /// A backend, as its author writes it.
@@ -91,9 +94,26 @@ where
         .map_err(|e| PluginError::new(ErrorKind::Other, format!("response does not serialise: {e}")))
 }
 
+/// The most bytes of any one value (a catalog field, a helper's output) that a
+/// message quotes: input can be megabytes long, a message is one line.
+pub const QUOTE_LIMIT: usize = 200;
+
+/// `text` cut to at most [`QUOTE_LIMIT`] bytes, on a character boundary, with
+/// `…` after a cut: how a message quotes a value of any size.
+pub fn clip(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= QUOTE_LIMIT {
+        return text.into();
+    }
+    let mut end = QUOTE_LIMIT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end]).into()
+}
+
 /// The error for a method this backend does not implement.
 pub fn unknown_method(method: &str) -> PluginError {
-    PluginError::new(ErrorKind::UnknownMethod, format!("unknown method '{method}'"))
+    PluginError::new(ErrorKind::UnknownMethod, format!("unknown method '{}'", clip(method)))
 }
 
 /// Runs `f`, turning a panic into a [`PluginError`] of kind `panic`.
@@ -263,4 +283,21 @@ macro_rules! export_backend {
             )
         };
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_cuts_long_values_on_a_char_boundary() {
+        assert_eq!(clip("short"), "short");
+        let exact = "x".repeat(QUOTE_LIMIT);
+        assert_eq!(clip(&exact), exact);
+        let long = "y".repeat(10 << 20);
+        assert_eq!(clip(&long), format!("{}…", "y".repeat(QUOTE_LIMIT)));
+        // 'é' is two bytes: 199 ASCII bytes then 'é' would end at 201, so it goes.
+        let accented = format!("{}é{}", "a".repeat(QUOTE_LIMIT - 1), "b".repeat(10));
+        assert_eq!(clip(&accented), format!("{}…", "a".repeat(QUOTE_LIMIT - 1)));
+    }
 }

@@ -1,5 +1,6 @@
 //! A small HTTP file server on 127.0.0.1 for catalog downloads, with faults
-//! the tests can switch on: an error status, or a body cut off mid-way.
+//! the tests can switch on: an error status, a body cut off mid-way, or a
+//! redirect.
 //! Written on raw sockets so that a broken response is really broken.
 
 use std::{
@@ -18,6 +19,8 @@ pub enum Fault {
     Status(u16),
     /// Announce the whole file but send only this many bytes, then close.
     CutAfter(usize),
+    /// Answer 302 with this `Location`.
+    Redirect(String),
 }
 
 #[derive(Default)]
@@ -69,6 +72,10 @@ impl HttpFiles {
                     };
                     let _ = match (fault, file) {
                         (Some(Fault::Status(s)), _) => sock.write_all(reply(s, 0).as_bytes()).await,
+                        (Some(Fault::Redirect(to)), _) => {
+                            let head = reply(302, 0).replacen("\r\n", &format!("\r\nlocation: {to}\r\n"), 1);
+                            sock.write_all(head.as_bytes()).await
+                        }
                         (_, Err(_)) => sock.write_all(reply(404, 0).as_bytes()).await,
                         (Some(Fault::CutAfter(n)), Ok(body)) => {
                             let _ = sock.write_all(reply(200, body.len()).as_bytes()).await;

@@ -575,3 +575,135 @@ fn auto_update_false_never_downloads_on_its_own() {
     assert!(run.stdout.contains("us-east-2"), "the cached copy answers: {}", run.stdout);
     assert_eq!(server.requests().len(), 1);
 }
+
+/// A catalog directory holding the quirk catalogs of `clouds`, with `extra`
+/// rows appended to AWS's.
+fn catalogs_with_aws_rows(sb: &Sandbox, clouds: &[&str], extra: &str) -> std::path::PathBuf {
+    let dir = sb.path().join("catalogs/v8");
+    for cloud in clouds {
+        std::fs::create_dir_all(dir.join(cloud)).unwrap();
+        std::fs::copy(quirks().join(cloud).join("vms.csv"), dir.join(cloud).join("vms.csv")).unwrap();
+    }
+    let aws = dir.join("aws/vms.csv");
+    let mut text = std::fs::read_to_string(&aws).unwrap();
+    text.push_str(extra);
+    std::fs::write(&aws, text).unwrap();
+    dir
+}
+
+/// Issue #10: a downloaded catalog is network input. A `GpuInfo` nested
+/// hundreds of thousands of brackets deep used to overflow the stack and kill
+/// skyhost; now such rows are skipped and counted, and everything else lists.
+#[test]
+fn hostile_catalog_rows_are_skipped_and_counted_and_the_rest_is_listed() {
+    let gpu_info = |gpus: &str| format!("\"{{'Gpus': {gpus}}}\"");
+    let v100 = gpu_info("[{'Name': 'V100', 'Count': 1, 'MemoryInfo': {'SizeInMiB': 16384}}]");
+    let rows = [
+        // line 9: a price no float holds
+        format!("p3.inf,V100,1.0,8.0,61.0,{v100},1e999,0.9,us-east-1,use1-az1,x86_64,\n"),
+        // line 10: hundreds of thousands of brackets
+        format!("p3.deep,V100,1.0,8.0,61.0,{},3.06,0.9,us-east-1,use1-az1,x86_64,\n", gpu_info(&"[".repeat(300_000))),
+        // line 11: fewer brackets than the length limit, still far too deep for a stack
+        format!("p3.deeper,V100,1.0,8.0,61.0,{},3.06,0.9,us-east-1,use1-az1,x86_64,\n", gpu_info(&"[".repeat(60_000))),
+        // line 12: a 10 MB field
+        format!("{},V100,1.0,8.0,61.0,{v100},3.06,0.9,us-east-1,use1-az1,x86_64,\n", "p".repeat(10 << 20)),
+        // line 13: a negative count
+        format!("p3.neg,V100,-1,8.0,61.0,{v100},3.06,0.9,us-east-1,use1-az1,x86_64,\n"),
+        // line 14: missing values as pandas writes and reads them: listed, with dashes
+        format!("p3.2xlarge,V100,1.0,NA,None,{v100},N/A,null,us-east-1,use1-az1,nan,\n"),
+    ]
+    .concat();
+    let sb = Sandbox::new().with_plugins(&["aws", "lambda"]).env("SKYHOST_DISABLE", NOT_IN_QUIRKS);
+    let dir = catalogs_with_aws_rows(&sb, &["aws", "lambda"], &rows);
+    let sb = sb.env("SKYHOST_CATALOG_DIR", &dir);
+    let note = format!(
+        "note: {}: skipped 5 malformed rows (first at line 9: Price is not a finite number: '1e999')",
+        dir.join("aws/vms.csv").display()
+    );
+
+    // The command of the report.
+    let run = sb.run(["show-gpus", "--infra", "aws"]);
+    run.expect_code(0).expect_no_panic();
+    assert!(
+        run.stdout.starts_with(
+            "COMMON_GPU  AVAILABLE_QUANTITIES\nA100        8\nH200        8\nL4          0.125\nV100        1\n"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stderr.contains(&note), "{}", run.stderr);
+    assert!(run.stderr.len() < 2000, "messages quote fields briefly: {} bytes", run.stderr.len());
+
+    // Every cloud answers; the row of missing values lists with dashes.
+    let run = sb.run(["show-gpus", "-a"]);
+    run.expect_code(0).expect_no_panic();
+    assert!(run.stdout.contains("H100  8    Lambda"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("V100  1    AWS    p3.2xlarge     16GB        -      -         -             -"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stderr.contains(&note), "{}", run.stderr);
+
+    // `catalog status` counts them too.
+    let status = sb.run(["catalog", "status", "-o", "json"]);
+    status.expect_code(0).expect_no_panic();
+    let aws = status.json()["catalogs"].as_array().unwrap().iter().find(|c| c["cloud"] == "aws").unwrap().clone();
+    assert_eq!((aws["rows"].as_u64(), aws["skipped_rows"].as_u64()), (Some(13), Some(5)), "{aws:#}");
+}
+
+#[test]
+fn catalogs_are_downloaded_only_over_https_or_from_loopback() {
+    // Plain http to anywhere but loopback is refused before any connection
+    // (the host name cannot resolve either: .invalid is reserved).
+    let sb = Sandbox::new()
+        .with_plugins(&["aws"])
+        .env("SKYHOST_OFFLINE", "0")
+        .env("SKYHOST_CATALOG_URL", "http://catalogs.invalid/catalogs");
+    let refusal = "refused http://catalogs.invalid/catalogs/v8/aws/vms.csv: catalogs are downloaded only over https \
+                   (plain http only from a loopback address); set SKYHOST_CATALOG_URL or `url` under [catalog] to an https URL";
+    let run = sb.run(["catalog", "update", "aws"]);
+    run.expect_code(1).expect_no_panic();
+    assert!(run.stdout.starts_with(&format!("aws: failed: {refusal}")), "{}", run.stdout);
+    // A listing answers from the embedded catalog and says why, every time
+    // until the setting is fixed.
+    for _ in 0..2 {
+        let listing = sb.run(["show-gpus", "H100"]);
+        listing.expect_code(0).expect_no_panic();
+        assert!(listing.stdout.contains("p5.48xlarge"), "{}", listing.stdout);
+        assert!(listing.stderr.contains(refusal), "{}", listing.stderr);
+    }
+    assert!(!cache_file(&sb, "aws").exists());
+
+    // A loopback server that redirects to plain http elsewhere: refused, and
+    // the target is never asked.
+    let root = quirks().parent().unwrap().parent().unwrap().to_path_buf();
+    let server = HttpFiles::start(root);
+    let sb = Sandbox::new()
+        .with_plugins(&["aws"])
+        .env("SKYHOST_OFFLINE", "0")
+        .env("SKYHOST_CATALOG_URL", format!("{}/old", server.url()));
+    server.fault("/old/v8/aws/vms.csv", Fault::Redirect("http://catalogs.invalid/v8/aws/vms.csv".into()));
+    let run = sb.run(["catalog", "update", "aws"]);
+    run.expect_code(1).expect_no_panic();
+    assert!(
+        run.stdout.starts_with(&format!(
+            "aws: failed: refused {}/old/v8/aws/vms.csv: it redirects to http://catalogs.invalid/v8/aws/vms.csv, which is not https; \
+             set SKYHOST_CATALOG_URL or `url` under [catalog] to an https URL that serves the catalogs",
+            server.url()
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(!cache_file(&sb, "aws").exists());
+
+    // A redirect within the loopback server is followed.
+    server.fault("/old/v8/aws/vms.csv", Fault::Redirect("/quirks/v8/aws/vms.csv".into()));
+    let run = sb.run(["catalog", "update", "aws"]);
+    run.expect_code(0).expect_no_panic();
+    assert_eq!(run.stdout, "aws: updated, 7 rows\n");
+    assert_eq!(
+        server.requests(),
+        ["/old/v8/aws/vms.csv", "/old/v8/aws/vms.csv", "/quirks/v8/aws/vms.csv"].map(String::from).to_vec()
+    );
+}

@@ -692,6 +692,122 @@ fn credentials_from_an_exec_plugin_as_eks_and_gke_write_them() {
     );
 }
 
+/// Issue #10: a credential helper that never returns used to hang the whole
+/// listing (kube ran it on the runtime thread the deadline needed). Now it is
+/// stopped, with everything it started, when the context's time is up.
+#[test]
+fn a_credential_helper_that_never_finishes_is_stopped_at_the_deadline() {
+    let (_api, url) = https_cluster();
+    let (sb, path) = sandbox_with_kubeconfig("");
+    let helper = sb.path().join("bin/stuck-auth-helper");
+    let pid_file = sb.path().join("helper-child.pid");
+    // The helper's child holds its output open: stopping the helper alone is not enough.
+    std::fs::write(&helper, format!("#!/bin/sh\nsleep 100000 &\necho $! > {}\nwait\n", pid_file.display())).unwrap();
+    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let ca = std::fs::read(tls_fixture("ca.crt")).unwrap();
+    let kubeconfig = kubeconfig_trusting(&[("secure", &url, "unused")], Some("secure"), Some(&ca)).replace(
+        "  user:\n    token: unused\n",
+        &format!(
+            "  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: {}\n      args: [eks, get-token]\n      interactiveMode: Never\n",
+            helper.display()
+        ),
+    );
+    std::fs::write(&path, kubeconfig).unwrap();
+    sb.write_config("[kubernetes]\ntimeout_secs = 1\n");
+    // `run` gives up on a command that has not ended after a minute; the
+    // helper would sleep for a day.
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
+    run.expect_code(0).expect_no_panic();
+    assert!(
+        run.stderr.contains(&format!(
+            "note: Kubernetes context 'secure' failed: the credential helper `{} eks get-token` did not finish within 1 s and was stopped",
+            helper.display()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("raise `timeout_secs` under [kubernetes]"), "{}", run.stderr);
+    // The helper's child was stopped with it (or is a zombie for init to reap).
+    let pid = std::fs::read_to_string(&pid_file).unwrap().trim().to_string();
+    let running = || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        !stat.is_empty() && !stat.contains(") Z ")
+    };
+    for _ in 0..500 {
+        if !running() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(!running(), "the helper's child {pid} still runs");
+
+    // `check` says the same and fails.
+    let check = sb.run(["check", "kubernetes"]);
+    check.expect_code(1).expect_no_panic();
+    assert!(check.stdout.contains("did not finish within 1 s"), "{}", check.stdout);
+}
+
+/// The legacy `gcp` auth provider runs its `cmd-path` as a credential helper
+/// too: its token is used, and a command that never ends is stopped.
+#[test]
+fn the_gcp_auth_providers_command_runs_within_the_deadline() {
+    let (_api, url) = https_cluster();
+    let (sb, path) = sandbox_with_kubeconfig("");
+    let helper = sb.path().join("bin/gcloud");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$*\" = 'config config-helper --format=json' ] || exit 2\necho '{{\"credential\": {{\"access_token\": \"{TOKEN}\"}}}}'\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let ca = std::fs::read(tls_fixture("ca.crt")).unwrap();
+    let kubeconfig = kubeconfig_trusting(&[("secure", &url, "unused")], Some("secure"), Some(&ca)).replace(
+        "  user:\n    token: unused\n",
+        &format!(
+            "  user:\n    auth-provider:\n      name: gcp\n      config:\n        cmd-path: {}\n        cmd-args: config config-helper --format=json\n        token-key: '{{.credential.access_token}}'\n",
+            helper.display()
+        ),
+    );
+    std::fs::write(&path, kubeconfig).unwrap();
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
+    run.expect_code(0).expect_no_panic();
+    assert!(run.stdout.starts_with(A100_TABLE), "{}\n{}", run.stdout, run.stderr);
+
+    std::fs::write(&helper, "#!/bin/sh\nexec sleep 100000\n").unwrap();
+    sb.write_config("[kubernetes]\ntimeout_secs = 1\n");
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
+    run.expect_code(0).expect_no_panic();
+    assert!(
+        run.stderr.contains(&format!(
+            "context 'secure' failed: the credential helper `{} config config-helper --format=json` did not finish within 1 s and was stopped",
+            helper.display()
+        )),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_context_that_skips_tls_verification_is_listed_with_a_note() {
+    let (_api, url) = https_cluster();
+    let text = kubeconfig(&[("secure", &url, TOKEN)], Some("secure"))
+        .replace(&format!("    server: {url}\n"), &format!("    server: {url}\n    insecure-skip-tls-verify: true\n"));
+    let (sb, _) = sandbox_with_kubeconfig(&text);
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
+    run.expect_code(0).expect_no_panic();
+    assert!(run.stdout.starts_with(A100_TABLE), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains(
+            "note: secure: the kubeconfig sets insecure-skip-tls-verify for this cluster, so its API server's certificate is not checked"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("set certificate-authority-data instead"), "{}", run.stderr);
+}
+
 #[test]
 fn a_cluster_behind_a_gateway_path() {
     let (api, url) = https_cluster();

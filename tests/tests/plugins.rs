@@ -14,8 +14,10 @@ fn first_party_plugins_load_with_their_metadata() {
     for cloud in CLOUDS {
         let e = entry(&json, cloud);
         assert_eq!(e["status"], "loaded", "{e:#}");
-        assert_eq!(e["info"]["interface_version"], "1.2.0");
+        assert_eq!(e["info"]["interface_version"], "1.3.0");
         assert_eq!(e["info"]["name"], cloud);
+        // Derived from the typed declarations, in their order.
+        assert_eq!(e["info"]["methods"], serde_json::json!(["gpus.query", "catalog.stats", "check"]), "{e:#}");
         assert!(e["info"]["build"]["rustc"].as_str().unwrap().starts_with("rustc "), "{e:#}");
         assert!(!e["info"]["build"]["target"].as_str().unwrap().is_empty());
         assert!(e["info"]["catalog"]["file"].as_str().unwrap().ends_with("/vms.csv"));
@@ -67,7 +69,7 @@ fn every_kind_of_bad_file_gets_one_line_and_the_others_still_load() {
         ("notaplugin", "broken", "not a skyhost plugin"),
         ("ctorerror", "broken", "its constructor failed: no credentials configured for ctorerror"),
         ("ctorpanic", "broken", "its constructor panicked: ctorpanic could not start: settings missing"),
-        ("nextmajor", "incompatible", "incompatible interface version: plugin speaks 2.0.0, host speaks 1.2.0"),
+        ("nextmajor", "incompatible", "incompatible interface version: plugin speaks 2.0.0, host speaks 1.3.0"),
         ("layoutchanged", "incompatible", "interface layout differs from the host's: mismatched type"),
     ];
     for (name, status, reason) in expect {
@@ -305,6 +307,24 @@ fn a_plugin_built_against_the_previous_interface_version_loads_and_answers() {
             "{mode}: {check:?}"
         );
     }
+}
+
+/// 1.3 added typed methods to the SDK; a plugin built against the frozen
+/// 1.2 contract with a hand-written `Backend` loads, lists and checks.
+#[test]
+fn a_plugin_built_against_interface_1_2_loads_and_answers() {
+    let sb = Sandbox::new().with_plugins(&["aws"]).with_fixture("lastminor", "lastminor");
+    let json = sb.run(["plugins", "-o", "json"]).json();
+    let e = entry(&json, "lastminor");
+    assert_eq!(e["status"], "loaded", "{e:#}");
+    assert_eq!(e["info"]["interface_version"], "1.2.0");
+    assert_eq!(e["info"]["methods"], serde_json::json!(["gpus.query", "check"]));
+    let run = sb.run(["show-gpus", "LASTGPU"]);
+    run.expect_code(0).expect_no_panic();
+    assert!(run.stdout.contains("LASTGPU  4    LastMinor  last.4x"), "{}", run.stdout);
+    let check = sb.run(["check", "lastminor"]);
+    check.expect_code(0).expect_no_panic();
+    assert!(check.stdout.contains("built against 1.2 and answering"), "{}", check.stdout);
 }
 
 #[test]

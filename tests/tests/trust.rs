@@ -209,7 +209,12 @@ fn pinned_files_only_when_the_lock_is_required() {
     let lock_path = sb.path().join("config/skyhost/plugins.lock");
     assert!(lock.stderr.contains(&format!("pinned 2 plugin file(s) in {}", lock_path.display())), "{}", lock.stderr);
     let text = std::fs::read_to_string(&lock_path).unwrap();
-    assert!(text.contains("libskyhost_aws.so") && text.contains("libskyhost_gcp.so") && text.contains("1.2"), "{text}");
+    assert!(
+        text.contains("libskyhost_aws.so")
+            && text.contains("libskyhost_gcp.so")
+            && text.contains("interface_version = \"1.3.0\""),
+        "{text}"
+    );
 
     sb.write_config("[plugins]\nrequire_lock = true\n");
     let json = sb.run(["plugins", "-o", "json"]).json();

@@ -9,9 +9,9 @@ use std::{
 };
 
 use skyhost_plugin_api::{
-    Backend, BackendInfo, CatalogSpec, CatalogStats, CatalogStatsRequest, CheckItem, CheckReport, CheckRequest,
-    Description, ErrorKind, GpuQuery, GpuQueryResponse, PluginError, capability, method,
-    sdk::{json_call, split_method, unknown_method},
+    Backend, CatalogSpec, CatalogStats, CatalogStatsRequest, CheckItem, CheckReport, CheckRequest, Description,
+    ErrorKind, GpuQuery, GpuQueryResponse, PluginError, capability, method,
+    sdk::{Router, Typed, TypedBackend, split_method, unknown_method},
 };
 
 use crate::{
@@ -52,7 +52,8 @@ pub struct CloudSpec {
 
 type Stamp = (u64, Option<SystemTime>);
 
-/// The [`Backend`] of a cloud plugin. Parsed catalogs are cached for the life
+/// The backend of a cloud plugin, its methods declared in a typed router
+/// ([`TypedBackend`]). Parsed catalogs are cached for the life
 /// of the process (keyed by path, size and modification time), so a server
 /// answers repeated queries without reading the file again.
 pub struct CloudBackend {
@@ -168,41 +169,27 @@ impl CloudBackend {
     }
 }
 
-impl CloudBackend {
-    /// What the backend says about itself.
-    pub fn info(&self) -> BackendInfo {
-        BackendInfo {
+impl TypedBackend for CloudBackend {
+    fn describe(&self) -> Description {
+        Description {
             name: self.spec.name.into(),
             display_name: self.spec.display_name.into(),
             description: self.spec.description.into(),
             capabilities: vec![capability::CATALOG.into()],
-            methods: vec![method::GPU_QUERY.into(), method::CATALOG_STATS.into(), method::CHECK.into()],
             catalog: Some(CatalogSpec {
                 file: format!("{}/vms.csv", self.spec.name),
                 refresh_hours: self.spec.refresh_hours,
                 embedded_date: Some(self.spec.embedded_date.into()),
             }),
+            ..Default::default()
         }
     }
 
-    /// Answers one call.
-    pub fn answer(&self, m: &str, request: &str) -> Result<String, PluginError> {
-        match m {
-            method::GPU_QUERY => json_call(request, |q| self.query(q)),
-            method::CATALOG_STATS => json_call(request, |r| self.stats(r)),
-            method::CHECK => json_call(request, |r| Ok(self.check(r))),
-            other => Err(unknown_method(other)),
-        }
-    }
-}
-
-impl Backend for CloudBackend {
-    fn describe(&self) -> Description {
-        self.info().into()
-    }
-
-    fn call(&self, m: &str, request: &str) -> Result<String, PluginError> {
-        self.answer(m, request)
+    fn router() -> Router<Self> {
+        Router::new()
+            .method::<method::GpuQueryCall>(Self::query)
+            .method::<method::CatalogStatsCall>(Self::stats)
+            .method::<method::CheckCall>(|b, r| Ok(b.check(r)))
     }
 }
 
@@ -212,13 +199,13 @@ impl Backend for CloudBackend {
 pub struct CloudBundle {
     name: &'static str,
     description: &'static str,
-    clouds: Vec<CloudBackend>,
+    clouds: Vec<Typed<CloudBackend>>,
 }
 
 impl CloudBundle {
     /// A bundle called `name` (its file is `libskyhost_<name>.so`).
     pub fn new(name: &'static str, description: &'static str, specs: &'static [CloudSpec]) -> Self {
-        Self { name, description, clouds: specs.iter().map(CloudBackend::new).collect() }
+        Self { name, description, clouds: specs.iter().map(|s| Typed::new(CloudBackend::new(s))).collect() }
     }
 }
 
@@ -228,15 +215,15 @@ impl Backend for CloudBundle {
             name: self.name.into(),
             display_name: self.name.into(),
             description: self.description.into(),
-            backends: self.clouds.iter().map(CloudBackend::info).collect(),
+            backends: self.clouds.iter().map(Typed::info).collect(),
             ..Default::default()
         }
     }
 
     fn call(&self, m: &str, request: &str) -> Result<String, PluginError> {
         let (cloud, method) = split_method(m);
-        match self.clouds.iter().find(|c| Some(c.spec.name) == cloud) {
-            Some(c) => c.answer(method, request),
+        match self.clouds.iter().find(|c| Some(c.backend().spec.name) == cloud) {
+            Some(c) => c.call(method, request),
             None => Err(unknown_method(m)),
         }
     }
@@ -252,7 +239,7 @@ macro_rules! cloud_plugin {
             ::core::result::Result::Ok($crate::CloudBackend::new(&CLOUD_SPEC))
         }
 
-        $crate::skyhost_plugin_api::export_backend!($crate::CloudBackend, new_cloud_backend);
+        $crate::skyhost_plugin_api::export_typed_backend!($crate::CloudBackend, new_cloud_backend);
     };
 }
 

@@ -3,6 +3,15 @@
 //! missing final newline, UTF-8 text, quoted fields with commas, empty
 //! values. A malformed row is skipped and counted; a missing required column
 //! fails the whole file.
+//!
+//! A downloaded catalog is network input, so no value can fail more than its
+//! row: the missing-value words pandas knows (`NA`, `N/A`, `null`, `None`,
+//! `nan`, ...) are missing values, as SkyPilot reads them; a number that is
+//! not finite, negative or absurdly large, a text field longer than any real
+//! one, or a `GpuInfo` nested too deep skips the row; messages quote at most
+//! [`QUOTE_LIMIT`](skyhost_plugin_api::sdk::QUOTE_LIMIT) bytes of a value.
+
+use skyhost_plugin_api::sdk::clip;
 
 use crate::gpu_info;
 
@@ -140,8 +149,34 @@ impl Columns {
     }
 }
 
+/// The longest text value read, in bytes; longer ones skip their row.
+pub const MAX_TEXT: usize = 1024;
+/// The longest `GpuInfo` value read, in bytes (real ones are under 1 KiB).
+pub const MAX_GPU_INFO: usize = 64 << 10;
+/// The largest number read; larger ones skip their row.
+pub const MAX_NUMBER: f64 = 1e9;
+
+/// What pandas' `read_csv` reads as a missing value by default (SkyPilot
+/// reads catalogs with it), plus `nan` in any case.
+fn is_missing(t: &str) -> bool {
+    const PANDAS_NA: [&str; 19] = [
+        "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA",
+        "NULL", "NaN", "None", "n/a", "nan", "null",
+    ];
+    PANDAS_NA.contains(&t) || t.eq_ignore_ascii_case("nan")
+}
+
+/// A text value, trimmed; missing values are empty.
+fn text_up_to<'a>(field: &'a [u8], column: &str, max: usize) -> Result<&'a str, String> {
+    if field.len() > max {
+        return Err(format!("{column} is {} bytes long (at most {max} are read)", field.len()));
+    }
+    let t = std::str::from_utf8(field).map(str::trim).map_err(|_| format!("{column} is not valid UTF-8"))?;
+    Ok(if is_missing(t) { "" } else { t })
+}
+
 fn text<'a>(field: &'a [u8], column: &str) -> Result<&'a str, String> {
-    std::str::from_utf8(field).map(str::trim).map_err(|_| format!("{column} is not valid UTF-8"))
+    text_up_to(field, column, MAX_TEXT)
 }
 
 fn optional_text(field: &[u8], column: &str) -> Result<Option<Box<str>>, String> {
@@ -149,13 +184,21 @@ fn optional_text(field: &[u8], column: &str) -> Result<Option<Box<str>>, String>
     Ok((!t.is_empty()).then(|| t.into()))
 }
 
-/// Empty, `nan` and `NaN` are missing values, as pandas reads them.
+/// A number from 0 to [`MAX_NUMBER`]; missing values are `None`.
 fn number(field: &[u8], column: &str) -> Result<Option<f64>, String> {
-    let t = text(field, column)?;
-    if t.is_empty() || t.eq_ignore_ascii_case("nan") {
+    let quoted = || clip(std::str::from_utf8(field).unwrap_or_default().trim()).into_owned();
+    let t = text_up_to(field, column, MAX_TEXT).map_err(|_| format!("{column} is not a number: '{}'", quoted()))?;
+    if t.is_empty() {
         return Ok(None);
     }
-    t.parse::<f64>().map(Some).map_err(|_| format!("{column} is not a number: '{t}'"))
+    let n = t.parse::<f64>().map_err(|_| format!("{column} is not a number: '{}'", quoted()))?;
+    if !n.is_finite() {
+        return Err(format!("{column} is not a finite number: '{}'", quoted()));
+    }
+    if !(0.0..=MAX_NUMBER).contains(&n) {
+        return Err(format!("{column} is out of range (0 to {MAX_NUMBER}): '{}'", quoted()));
+    }
+    Ok(Some(n))
 }
 
 /// How one cloud's catalog is read.
@@ -186,7 +229,7 @@ impl Catalog {
                 Ok(true) => {}
                 Err(e) => {
                     catalog.rows += 1;
-                    catalog.bad_row(line, format!("{e}"));
+                    catalog.bad_row(line, clip(&e.to_string()).into_owned());
                     continue;
                 }
             }
@@ -232,11 +275,14 @@ impl Catalog {
             return Ok(());
         }
         let count = number(&r[c.count], "AcceleratorCount")?.ok_or("AcceleratorCount is empty")?;
+        if count == 0.0 {
+            return Err("AcceleratorCount is 0".to_string());
+        }
         let region = text(&r[c.region], "Region")?;
         if region.is_empty() {
             return Ok(()); // not launchable anywhere (SkyPilot drops these rows too)
         }
-        let gpu_info = text(&r[c.gpu_info], "GpuInfo")?;
+        let gpu_info = text_up_to(&r[c.gpu_info], "GpuInfo", MAX_GPU_INFO)?;
         self.accelerators.push(AcceleratorRow {
             instance_type: optional_text(&r[c.instance_type], "InstanceType")?,
             name: name.into(),
@@ -244,7 +290,7 @@ impl Catalog {
             vcpus: number(&r[c.vcpus], "vCPUs")?,
             memory_gib: number(&r[c.memory], "MemoryGiB")?,
             has_gpu_info: !gpu_info.is_empty(),
-            device_memory_gib: gpu_info::device_memory_gib(gpu_info, rules.device_memory_is_total),
+            device_memory_gib: gpu_info::device_memory_gib(gpu_info, rules.device_memory_is_total)?,
             price: number(&r[c.price], "Price")?,
             spot_price: number(&r[c.spot], "SpotPrice")?,
             region: region.into(),
@@ -311,5 +357,58 @@ mod tests {
                 .unwrap()
                 .starts_with("aws/vms.csv: skipped 2 malformed rows (first at line 3")
         );
+    }
+
+    #[test]
+    fn pandas_missing_values_are_missing_not_errors() {
+        let c = parse(&format!(
+            "{HEADER}\np4d,A100,8,NA,N/A,null,None,nan,us-east-1\np5,H100,8,96,<NA>,NULL,#N/A,-nan,us-east-1\nx,None,1,1,1,x,1,1,r\ny,A100,1,1,1,x,1,1,NA\n"
+        ));
+        assert_eq!((c.rows, c.skipped), (4, 0), "{:?}", c.first_bad);
+        // "None" as an accelerator name and "NA" as a region are missing, as
+        // pandas reads them: no accelerator, and not launchable anywhere.
+        assert_eq!(c.accelerators.len(), 2);
+        let a = &c.accelerators[0];
+        assert_eq!((a.vcpus, a.memory_gib, a.has_gpu_info, a.price, a.spot_price), (None, None, false, None, None));
+        assert_eq!((c.accelerators[1].price, c.accelerators[1].spot_price), (None, None));
+    }
+
+    #[test]
+    fn numbers_that_are_not_finite_or_out_of_range_skip_their_row_only() {
+        for (value, reason) in [
+            ("1e999", "Price is not a finite number: '1e999'"),
+            ("inf", "Price is not a finite number: 'inf'"),
+            ("-1.5", "Price is out of range (0 to 1000000000): '-1.5'"),
+            ("1e300", "Price is out of range (0 to 1000000000): '1e300'"),
+        ] {
+            let c = parse(&format!("{HEADER}\nbad,A100,1,8,32,x,{value},1,r\nok,A100,2,8,32,x,2,,r\n"));
+            assert_eq!((c.rows, c.skipped, c.accelerators.len()), (2, 1, 1), "{value}");
+            assert_eq!(c.first_bad, Some((2, reason.to_string())), "{value}");
+        }
+        for count in ["0", "-8", "1e999"] {
+            let c = parse(&format!("{HEADER}\nbad,A100,{count},8,32,x,1,1,r\n"));
+            assert_eq!((c.skipped, c.accelerators.len()), (1, 0), "{count}");
+        }
+    }
+
+    #[test]
+    fn huge_fields_and_deep_gpu_info_skip_their_row_and_messages_quote_200_bytes() {
+        let huge = "9".repeat(10 << 20);
+        let deep = format!("\"{{'Gpus': {}\"", "[".repeat(300_000));
+        let c = parse(&format!(
+            "{HEADER}\nbig,A100,{huge},8,32,x,1,1,r\ndeep,A100,1,8,32,{deep},1,1,r\nname,{huge},1,8,32,x,1,1,r\nok,A100,2,8,32,x,2,,r\n"
+        ));
+        assert_eq!((c.rows, c.skipped, c.accelerators.len()), (4, 3, 1));
+        let (line, reason) = c.first_bad.clone().unwrap();
+        assert_eq!(line, 2);
+        assert_eq!(reason, format!("AcceleratorCount is not a number: '{}…'", "9".repeat(200)));
+        let deep_only = parse(&format!("{HEADER}\ndeep,A100,1,8,32,{deep},1,1,r\n"));
+        assert_eq!(deep_only.first_bad.unwrap().1, "GpuInfo is 300009 bytes long (at most 65536 are read)");
+        // Under the length limit, still far deeper than any stack allows.
+        let deep = format!("\"{{'Gpus': {}\"", "[".repeat(60_000));
+        let deep_only = parse(&format!("{HEADER}\ndeep,A100,1,8,32,{deep},1,1,r\n"));
+        assert_eq!(deep_only.first_bad.unwrap().1, "GpuInfo nests brackets more than 32 levels deep");
+        let long_name = parse(&format!("{HEADER}\nname,{huge},1,8,32,x,1,1,r\n"));
+        assert_eq!(long_name.first_bad.unwrap().1, "AcceleratorName is 10485760 bytes long (at most 1024 are read)");
     }
 }

@@ -91,6 +91,10 @@ pub fn select(source: &Source, named: &[String], all: bool) -> Result<Vec<String
     }
 }
 
+/// The note for a context whose cluster entry sets `insecure-skip-tls-verify`.
+pub const INSECURE_NOTE: &str = "the kubeconfig sets insecure-skip-tls-verify for this cluster, so its API server's \
+     certificate is not checked and anyone on the way could answer in its place; set certificate-authority-data instead";
+
 /// The debugging hint for a context.
 pub fn kubectl_hint(context: &str) -> String {
     if context == IN_CLUSTER {
@@ -134,48 +138,12 @@ pub async fn client_config(source: &Source, context: &str, timeout: Duration) ->
     Ok(config)
 }
 
-/// The credential helper the kubeconfig runs for `context`'s user, if any:
-/// `(command, installHint)`.
-fn exec_helper(source: &Source, context: &str) -> Option<(String, Option<String>)> {
-    let Source::Kubeconfig(k) = source else { return None };
-    let user = k.contexts.iter().find(|c| c.name == context)?.context.as_ref()?.user.clone()?;
-    let exec = k.auth_infos.iter().find(|a| a.name == user)?.auth_info.as_ref()?.exec.as_ref()?;
-    Some((exec.command.clone()?, exec.install_hint.clone().filter(|h| !h.trim().is_empty())))
-}
-
-/// Why a client for `context` could not be built, and what to do.
-pub fn client_error(source: &Source, context: &str, e: &kube::Error) -> ClusterError {
-    use kube::client::AuthError;
-    let helper = exec_helper(source, context);
-    let failed = match (e, &helper) {
-        (kube::Error::Auth(AuthError::AuthExecStart(io)), Some((cmd, _))) => {
-            Some(format!("the credential helper `{cmd}` that the kubeconfig runs could not be started: {io}"))
-        }
-        (kube::Error::Auth(AuthError::AuthExecRun { out, .. }), Some((cmd, _))) => {
-            let said = String::from_utf8_lossy(&out.stderr);
-            let said = said.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("no message");
-            Some(format!("the credential helper `{cmd}` failed ({}): {said}", out.status))
-        }
-        (kube::Error::Auth(AuthError::AuthExecParse(_) | AuthError::ExecPluginFailed), Some((cmd, _))) => {
-            Some(format!("the credential helper `{cmd}` printed no usable credentials"))
-        }
-        _ => None,
-    };
-    match (failed, helper) {
-        (Some(reason), Some((cmd, install_hint))) => ClusterError {
-            reason,
-            hint: Some(match install_hint {
-                Some(h) => format!("{} ({})", h.trim(), kubectl_hint(context)),
-                None => format!(
-                    "install `{cmd}` or fix the `exec` section of the context's user in the kubeconfig; then {}",
-                    kubectl_hint(context)
-                ),
-            }),
-        },
-        _ => ClusterError {
-            reason: format!("cannot build a client: {}", crate::api::root_cause(e)),
-            hint: Some(kubectl_hint(context)),
-        },
+/// Why a client for `context` could not be built, and what to do. (Credential
+/// helpers are run before this, by [`crate::credential_helper`].)
+pub fn client_error(context: &str, e: &kube::Error) -> ClusterError {
+    ClusterError {
+        reason: format!("cannot build a client: {}", crate::api::root_cause(e)),
+        hint: Some(kubectl_hint(context)),
     }
 }
 

@@ -6,21 +6,25 @@
 
 pub mod api;
 pub mod contexts;
+pub mod credential_helper;
 pub mod labels;
 pub mod proxy;
 pub mod quantity;
 pub mod scan;
 
-use std::{sync::OnceLock, time::Duration};
+use std::{
+    sync::{Arc, Mutex, OnceLock},
+    time::{Duration, Instant},
+};
 
 use regex_lite::RegexBuilder;
 use skyhost_plugin_api::{
-    Backend, CheckItem, CheckReport, CheckRequest, Cluster, ClusterError, ClusterQuery, ClusterReport, Description,
-    ErrorKind, PluginError, capability, method,
-    sdk::{json_call, unknown_method},
+    CheckItem, CheckReport, CheckRequest, Cluster, ClusterError, ClusterQuery, ClusterReport, Description, ErrorKind,
+    PluginError, capability, method,
+    sdk::{Router, TypedBackend},
 };
 
-use crate::{api::ApiError, contexts::Source};
+use crate::{api::ApiError, contexts::Source, credential_helper::Helper};
 
 /// The backend.
 pub struct Kubernetes {
@@ -31,7 +35,7 @@ fn new() -> Result<Kubernetes, String> {
     Ok(Kubernetes { runtime: OnceLock::new() })
 }
 
-skyhost_plugin_api::export_backend!(Kubernetes, new);
+skyhost_plugin_api::export_typed_backend!(Kubernetes, new);
 
 /// One context's outcome: its summary, and what the check reports.
 struct Outcome {
@@ -75,14 +79,27 @@ async fn scan_context(source: &Source, context: String, timeout: Duration, filte
         cluster: Cluster { name: context.clone(), error: Some(error), ..Default::default() },
         pods_listable: false,
     };
+    let deadline = Instant::now() + timeout;
+    // The credential helper running when the deadline passes, to name it.
+    let running_helper: Arc<Mutex<Option<Helper>>> = Arc::default();
+    let mut insecure = false;
     let work = async {
-        let config = match contexts::client_config(source, &context, timeout).await {
+        let mut config = match contexts::client_config(source, &context, timeout).await {
             Ok(c) => c,
             Err(e) => return failed(e),
         };
+        insecure = config.accept_invalid_certs;
+        if let Some(helper) = Helper::of(&config) {
+            *running_helper.lock().expect("helper lock") = Some(helper.clone());
+            match helper.run(deadline).await {
+                Ok(credentials) => credential_helper::apply(&mut config, credentials),
+                Err(e) => return failed(helper.explain(&e, &context, timeout)),
+            }
+            *running_helper.lock().expect("helper lock") = None;
+        }
         let client = match kube::Client::try_from(config) {
             Ok(c) => c,
-            Err(e) => return failed(contexts::client_error(source, &context, &e)),
+            Err(e) => return failed(contexts::client_error(&context, &e)),
         };
         match scan::read_cluster(&client).await {
             Err(e) => failed(explain(&e, &context, "nodes", timeout)),
@@ -99,16 +116,23 @@ async fn scan_context(source: &Source, context: String, timeout: Duration, filte
             Ok((_, Err(e))) => failed(explain(&e, &context, "pods", timeout)),
         }
     };
-    match tokio::time::timeout(timeout, work).await {
+    let mut outcome = match tokio::time::timeout_at(deadline.into(), work).await {
         Ok(outcome) => outcome,
-        Err(_) => failed(ClusterError {
-            reason: format!("no answer within {} s", timeout.as_secs_f64()),
-            hint: Some(format!(
-                "{}; raise `timeout_secs` under [kubernetes] if the cluster is just slow",
-                contexts::kubectl_hint(&context)
-            )),
-        }),
+        Err(_) => match running_helper.lock().expect("helper lock").take() {
+            Some(helper) => failed(helper.timed_out(&context, timeout)),
+            None => failed(ClusterError {
+                reason: format!("no answer within {} s", timeout.as_secs_f64()),
+                hint: Some(format!(
+                    "{}; raise `timeout_secs` under [kubernetes] if the cluster is just slow",
+                    contexts::kubectl_hint(&context)
+                )),
+            }),
+        },
+    };
+    if insecure {
+        outcome.cluster.notes.push(contexts::INSECURE_NOTE.to_string());
     }
+    outcome
 }
 
 impl Kubernetes {
@@ -214,24 +238,18 @@ impl Kubernetes {
     }
 }
 
-impl Backend for Kubernetes {
+impl TypedBackend for Kubernetes {
     fn describe(&self) -> Description {
         Description {
             name: "kubernetes".into(),
             display_name: "Kubernetes".into(),
             description: "realtime GPU availability of Kubernetes clusters, every context at once".into(),
             capabilities: vec![capability::CLUSTERS.into()],
-            methods: vec![method::CLUSTER_GPUS.into(), method::CHECK.into()],
-            catalog: None,
-            backends: Vec::new(),
+            ..Default::default()
         }
     }
 
-    fn call(&self, m: &str, request: &str) -> Result<String, PluginError> {
-        match m {
-            method::CLUSTER_GPUS => json_call(request, |q| self.gpus(q)),
-            method::CHECK => json_call(request, |r| self.check(r)),
-            other => Err(unknown_method(other)),
-        }
+    fn router() -> Router<Self> {
+        Router::new().method::<method::ClusterGpusCall>(Self::gpus).method::<method::CheckCall>(Self::check)
     }
 }

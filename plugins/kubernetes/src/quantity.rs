@@ -1,6 +1,7 @@
 //! Kubernetes resource quantities (`500m`, `16Gi`, `1.5`, `2e3`).
 
-/// The value of a quantity string; `None` when it does not parse.
+/// The value of a quantity string; `None` when it does not parse or is not a
+/// finite number (`1e999`, `inf`: the API server's answer is input too).
 pub fn parse(q: &str) -> Option<f64> {
     let q = q.trim();
     let split = q.find(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E').unwrap_or(q.len());
@@ -25,7 +26,7 @@ pub fn parse(q: &str) -> Option<f64> {
         "Ei" => 1024f64.powi(6),
         _ => return None,
     };
-    Some(value * factor)
+    Some(value * factor).filter(|v| v.is_finite())
 }
 
 #[cfg(test)]
@@ -42,5 +43,8 @@ mod tests {
         assert_eq!(parse("1.5"), Some(1.5));
         assert_eq!(parse("12x"), None);
         assert_eq!(parse(""), None);
+        for odd in ["1e999", "inf", "NaN", "1e300E"] {
+            assert_eq!(parse(odd), None, "{odd}");
+        }
     }
 }
