@@ -17,7 +17,12 @@
 //! from a loopback address (127.0.0.0/8, ::1, localhost), where tests serve it.
 
 use std::{
+    collections::HashMap,
     path::{Path, PathBuf},
+    sync::{
+        Arc, LazyLock, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, SystemTime},
 };
 
@@ -224,6 +229,12 @@ fn check_file(spec: &CatalogSpec) -> Result<(), String> {
     }
 }
 
+/// The lock that lets one refresh of the catalog at `cache` run at a time.
+fn refresh_lock(cache: &Path) -> Arc<Mutex<()>> {
+    static LOCKS: LazyLock<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>> = LazyLock::new(Mutex::default);
+    LOCKS.lock().unwrap_or_else(|e| e.into_inner()).entry(cache.to_path_buf()).or_default().clone()
+}
+
 /// Finds the catalog for `backend`, downloading a stale one when allowed.
 /// `on_download` is told before a download starts (for the spinner).
 pub fn resolve(
@@ -248,13 +259,22 @@ pub fn resolve(
         resolved.dir_missing = Some(path);
     }
     let cache = settings.cache_path(spec);
-    let age = age_of(&cache);
-    let stale = age.is_none_or(|a| a > settings.max_age(spec));
-    let failed_recently = age_of(&failure_marker(&cache)).is_some_and(|a| a < RETRY_AFTER);
-    if stale && settings.auto_update && !failed_recently {
-        on_download(&backend.name);
-        if let Err(e) = download(settings, backend, spec) {
-            resolved.fetch_error = Some(e);
+    let needs_refresh = || {
+        let stale = age_of(&cache).is_none_or(|a| a > settings.max_age(spec));
+        let failed_recently = age_of(&failure_marker(&cache)).is_some_and(|a| a < RETRY_AFTER);
+        stale && settings.auto_update && !failed_recently
+    };
+    if needs_refresh() {
+        // One refresh of a catalog at a time (the server answers many
+        // requests at once): a request that finds one under way waits for
+        // it, then uses its copy instead of downloading again.
+        let lock = refresh_lock(&cache);
+        let _one_at_a_time = lock.lock().unwrap_or_else(|e| e.into_inner());
+        if needs_refresh() {
+            on_download(&backend.name);
+            if let Err(e) = download(settings, backend, spec) {
+                resolved.fetch_error = Some(e);
+            }
         }
     }
     if cache.is_file() {
@@ -282,7 +302,9 @@ pub fn download(
     // no failure marker, so the next run says it again.
     let uri: Uri = url.parse().map_err(|e| format!("the catalog URL {} does not parse: {e}", clip(&url)))?;
     check_url(&uri)?;
-    let tmp = dir.join(format!(".vms.csv.{}.tmp", std::process::id()));
+    // Unique per download, across processes and within one.
+    static DOWNLOADS: AtomicU64 = AtomicU64::new(0);
+    let tmp = dir.join(format!(".vms.csv.{}.{}.tmp", std::process::id(), DOWNLOADS.fetch_add(1, Ordering::Relaxed)));
     let result = fetch_to(&url, &tmp, settings.timeout).and_then(|()| {
         let stats: CatalogStats = backend
             .call(method::CATALOG_STATS, &CatalogStatsRequest { catalog_path: Some(tmp.display().to_string()) })

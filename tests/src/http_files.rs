@@ -21,12 +21,20 @@ pub enum Fault {
     CutAfter(usize),
     /// Answer 302 with this `Location`.
     Redirect(String),
+    /// Answer normally once [`HttpFiles::release`] is called.
+    Hold,
 }
 
 #[derive(Default)]
 struct State {
     faults: HashMap<String, Fault>,
     requests: Vec<String>,
+}
+
+/// Lets held answers go.
+fn released() -> &'static tokio::sync::Notify {
+    static RELEASED: std::sync::OnceLock<tokio::sync::Notify> = std::sync::OnceLock::new();
+    RELEASED.get_or_init(tokio::sync::Notify::new)
 }
 
 /// A running file server; stops when dropped.
@@ -66,6 +74,13 @@ impl HttpFiles {
                         s.requests.push(path.clone());
                         s.faults.get(&path).cloned()
                     };
+                    let fault = match fault {
+                        Some(Fault::Hold) => {
+                            released().notified().await;
+                            None
+                        }
+                        other => other,
+                    };
                     let file = std::fs::read(root.join(path.trim_start_matches('/')));
                     let reply = |status: u16, len: usize| {
                         format!("HTTP/1.1 {status} X\r\ncontent-length: {len}\r\ncontent-type: text/csv\r\nconnection: close\r\n\r\n")
@@ -77,6 +92,7 @@ impl HttpFiles {
                             sock.write_all(head.as_bytes()).await
                         }
                         (_, Err(_)) => sock.write_all(reply(404, 0).as_bytes()).await,
+                        (Some(Fault::Hold), Ok(_)) => unreachable!("released above"),
                         (Some(Fault::CutAfter(n)), Ok(body)) => {
                             let _ = sock.write_all(reply(200, body.len()).as_bytes()).await;
                             sock.write_all(&body[..n.min(body.len())]).await
@@ -101,6 +117,11 @@ impl HttpFiles {
     /// Applies `fault` to requests for `path`.
     pub fn fault(&self, path: &str, fault: Fault) {
         self.state.lock().expect("state").faults.insert(path.to_string(), fault);
+    }
+
+    /// Lets every held answer go.
+    pub fn release(&self) {
+        released().notify_waiters();
     }
 
     /// Removes every fault.

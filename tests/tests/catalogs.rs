@@ -707,3 +707,34 @@ fn catalogs_are_downloaded_only_over_https_or_from_loopback() {
         ["/old/v8/aws/vms.csv", "/old/v8/aws/vms.csv", "/quirks/v8/aws/vms.csv"].map(String::from).to_vec()
     );
 }
+
+#[test]
+fn concurrent_requests_for_a_stale_catalog_download_it_once() {
+    let files = HttpFiles::start(quirks().parent().unwrap().to_path_buf());
+    let sb = online(Sandbox::new().with_plugins(&["aws"]), &files);
+    sb.write_config("[serve]\ncache_ttl_secs = 0\n");
+    let server = sb.serve(&[]);
+    let path = "/v8/aws/vms.csv";
+    let downloads = || files.requests().iter().filter(|p| *p == path).count();
+    files.fault(path, Fault::Hold);
+    std::thread::scope(|s| {
+        // Two different queries (the server's answer cache does not join
+        // them) that both find the AWS catalog stale.
+        let first = s.spawn(|| server.get("/v1/gpus?infra=aws&name=A100"));
+        skyhost_e2e::wait_until("the first download to start", || downloads() == 1);
+        let second = s.spawn(|| server.get("/v1/gpus?infra=aws&name=H100"));
+        skyhost_e2e::wait_until("the second request to be read", || server.connections_read() >= 2);
+        // Not a wait for something to happen: room for a second download
+        // to be asked for, which the test then proves did not happen.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        files.heal();
+        files.release();
+        assert_eq!(first.join().unwrap().0, 200);
+        assert_eq!(second.join().unwrap().0, 200);
+    });
+    assert_eq!(downloads(), 1, "one download for two requests");
+    assert_eq!(std::fs::read(cache_file(&sb, "aws")).unwrap(), std::fs::read(quirks().join("aws/vms.csv")).unwrap());
+    let dir = cache_file(&sb, "aws").parent().unwrap().to_path_buf();
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, ["vms.csv"], "no temporary file or failure marker left");
+}
