@@ -67,6 +67,10 @@
 //!   lets one plugin file serve several backends, called as `<backend>/<method>`.
 //! * 1.2: [`ErrorKind::NotConfigured`], for a backend that is not set up on
 //!   this machine (no kubeconfig), which a listing skips rather than fails.
+//! * 1.3: cluster backends other than Kubernetes (Slurm): [`ClusterQuery::settings`]
+//!   and [`CheckRequest::settings`] carry the backend's config section;
+//!   [`Cluster::partitions`], [`ClusterNode::state`], [`ClusterNode::partitions`],
+//!   [`ClusterNode::gpus`] and [`ClusterReport::cluster_noun`].
 
 pub mod abi;
 pub mod protocol;
