@@ -246,10 +246,41 @@ fn attempt(cluster: &ClusterDef, form: Form, deadline: Instant, timeout: Duratio
     }
 }
 
+/// `scontrol ping` answers at once, where a listing waits ~9 s for a
+/// controller that is down. When it says DOWN, the plain listing (within
+/// the deadline) tells why: no controller, or munge.
+fn ping(cluster: &ClusterDef, deadline: Instant, timeout: Duration) -> Result<(), ClusterError> {
+    let args = ["scontrol", "ping"];
+    match run(command(cluster, timeout, &args), deadline) {
+        Outcome::TimedOut => Err(timed_out(cluster, timeout)),
+        Outcome::Exited { code: 0, .. } => Ok(()),
+        Outcome::Exited { code: 1, stdout, .. } if stdout.contains(" is DOWN") => {
+            let said = stdout.lines().next().unwrap_or_default().trim().to_string();
+            match attempt(cluster, Form::Text, deadline, timeout) {
+                Attempt::Read(_) | Attempt::Unsupported => Ok(()),
+                Attempt::Failed(e) if !e.reason.starts_with("no answer") => Err(e),
+                Attempt::Failed(_) => Err(ClusterError {
+                    reason: format!("Unable to contact slurm controller (`scontrol ping`: {said})"),
+                    hint: Some(format!(
+                        "check that slurmctld is running and that munged answers (`munge -n | unmunge`) on {}",
+                        where_(cluster)
+                    )),
+                }),
+            }
+        }
+        Outcome::Exited { code, stderr, .. } => Err(failure(cluster, &args, code, &stderr, timeout)),
+        Outcome::NotStarted(..) => match attempt(cluster, Form::Text, deadline, timeout) {
+            Attempt::Failed(e) => Err(e),
+            _ => Ok(()),
+        },
+    }
+}
+
 /// Reads every node of `cluster` within `timeout`, in the best form its Slurm
 /// prints; the form that worked is remembered for the next call.
 pub fn read_nodes(cluster: &ClusterDef, timeout: Duration) -> Result<(Listing, Form), ClusterError> {
     let deadline = Instant::now() + timeout;
+    ping(cluster, deadline, timeout)?;
     let mut forms = vec![Form::ScontrolJson, Form::SinfoJson, Form::Text];
     if let Some(f) = remembered(&cluster.name) {
         forms.retain(|x| *x != f);
