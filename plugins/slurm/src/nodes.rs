@@ -102,12 +102,14 @@ fn errors(doc: &Value) -> Option<String> {
     let texts: Vec<String> = list
         .iter()
         .map(|e| {
-            let text = ["description", "error"]
-                .iter()
-                .map(|k| string(e, k))
-                .find(|s| !s.is_empty())
-                .unwrap_or("unspecified error")
-                .to_string();
+            let (description, error) = (string(e, "description"), string(e, "error"));
+            let text = match (description, error) {
+                ("", "") => "unspecified error".to_string(),
+                (d, "") => d.to_string(),
+                ("", x) => x.to_string(),
+                (d, x) if d == x => d.to_string(),
+                (d, x) => format!("{d}: {x}"),
+            };
             let code = e.get("error_number").or_else(|| e.get("errno")).and_then(Value::as_i64);
             match code {
                 Some(c) if c != 0 => format!("{text} (error {c})"),
@@ -286,7 +288,7 @@ mod tests {
         let e = parse_json(r#"{"meta":{},"errors":[{"error":"Unspecified error","errno":-1}],"nodes":[]}"#).unwrap_err();
         assert_eq!(e, ParseError::Slurm("Unspecified error (error -1)".into()));
         let e = parse_json(r#"{"errors":[{"description":"Failure to query nodes","error_number":1007,"error":"x","source":"_dump_nodes"}],"nodes":[]}"#).unwrap_err();
-        assert!(e.to_string().starts_with("Failure to query nodes (error 1007)"), "{e}");
+        assert_eq!(e.to_string(), "Failure to query nodes: x (error 1007)");
         assert!(matches!(parse_json("not json"), Err(ParseError::Malformed(_))));
         assert!(matches!(parse_json(r#"{"sinfo":[]}"#), Err(ParseError::Malformed(_))));
     }
