@@ -116,6 +116,16 @@ fn a_real_slurm_locally_and_over_ssh() {
     assert_eq!(notes.len(), 1, "{notes:?}");
     assert!(notes[0].starts_with("Slurm cluster 'refuses' failed: ssh: "), "{notes:?}");
 
+    // The server's /v1/gpus: the same clusters, all of them.
+    let server = sb.serve(&[]);
+    let (status, served) = server.get_json("/v1/gpus?infra=slurm");
+    assert_eq!(status, 200, "{served}");
+    let served_names: Vec<&str> =
+        served["clusters"][0]["clusters"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(served_names, vec!["viassh", "refuses", "local"]);
+    assert_eq!(served["clusters"][0]["totals"], section["totals"]);
+    drop(server);
+
     // The table form: the note with its hint on stderr.
     let run = sb.run(["show-gpus", "--infra", "slurm"]);
     run.expect_code(0).expect_no_panic();
