@@ -4,6 +4,10 @@
 //! names with tolerant defaults, since the documents change between data
 //! parser versions (v0.0.38 … v0.0.44).
 
+use serde::{
+    Deserialize, Deserializer,
+    de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor},
+};
 use serde_json::Value;
 
 use crate::{
@@ -63,34 +67,168 @@ impl std::fmt::Display for ParseError {
 }
 
 /// A number that may be plain, a `{"set","infinite","number"}` wrapper, a
-/// string, or null; negative and unset values are unknown.
-fn number(v: Option<&Value>) -> Option<f64> {
-    let v = v?;
-    let n = match v {
-        Value::Number(n) => n.as_f64(),
-        Value::Object(o) => {
-            if o.get("set").and_then(Value::as_bool) == Some(false) || o.get("infinite").and_then(Value::as_bool) == Some(true) {
-                return None;
+/// string, or null; negative and unset values (NO_VAL: 0xfffffffe as u32,
+/// -2 as i64) are unknown.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+struct Num(Option<f64>);
+
+impl Num {
+    fn known(n: f64) -> Self {
+        Self((n >= 0.0 && n < 4_294_967_294.0).then_some(n))
+    }
+}
+
+impl<'de> Deserialize<'de> for Num {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Num;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a number, a number wrapper or null")
             }
-            o.get("number").and_then(Value::as_f64)
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Num, E> {
+                Ok(Num::known(v as f64))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Num, E> {
+                Ok(Num::known(v as f64))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Num, E> {
+                Ok(Num::known(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Num, E> {
+                Ok(v.trim().parse().map_or(Num(None), Num::known))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Num, E> {
+                Ok(Num(None))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Num, E> {
+                Ok(Num(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Num, A::Error> {
+                let (mut set, mut infinite, mut number) = (true, false, Num(None));
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match key.as_ref() {
+                        "set" => set = map.next_value::<Option<bool>>()?.unwrap_or(true),
+                        "infinite" => infinite = map.next_value::<Option<bool>>()?.unwrap_or(false),
+                        "number" => number = map.next_value::<Num>()?,
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(if set && !infinite { number } else { Num(None) })
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Num, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Num(None))
+            }
         }
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }?;
-    // NO_VAL and friends (0xfffffffe as u32, -2 as i64).
-    (n >= 0.0 && n < 4_294_967_294.0).then_some(n)
+        d.deserialize_any(V)
+    }
+}
+
+/// A list of words: a JSON array of strings, or one comma-separated string
+/// (`features` changed from one to the other in 23.02).
+#[derive(Debug, Default)]
+struct Words(Vec<String>);
+
+impl<'de> Deserialize<'de> for Words {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Words;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list of strings or a string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Words, E> {
+                Ok(Words(if v.is_empty() { Vec::new() } else { v.split(',').map(str::to_string).collect() }))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Words, E> {
+                Ok(Words::default())
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Words, A::Error> {
+                let mut out = Vec::new();
+                while let Some(w) = seq.next_element::<Option<std::borrow::Cow<'de, str>>>()? {
+                    out.extend(w.map(|w| w.into_owned()));
+                }
+                Ok(Words(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `state`: `"mixed"` (v0.0.38) or `["MIXED","DRAIN"]` (v0.0.39+).
+#[derive(Debug)]
+enum RawState {
+    Text(String),
+    Words(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for RawState {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawState;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a state word or a list of them")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawState, E> {
+                Ok(RawState::Text(v.to_string()))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<RawState, E> {
+                Ok(RawState::Text("unknown".into()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<RawState, A::Error> {
+                Ok(RawState::Words(Words::deserialize(de::value::SeqAccessDeserializer::new(seq))?.0))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The fields of a node object that are read; the rest are skipped unparsed.
+#[derive(Debug, Deserialize)]
+struct RawNode<'a> {
+    #[serde(default, borrow)]
+    name: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    state: Option<RawState>,
+    #[serde(default)]
+    state_flags: Words,
+    #[serde(default)]
+    partitions: Words,
+    #[serde(default)]
+    cpus: Num,
+    #[serde(default)]
+    alloc_cpus: Num,
+    #[serde(default)]
+    real_memory: Num,
+    #[serde(default)]
+    alloc_memory: Num,
+    #[serde(default, borrow)]
+    gres: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    gres_used: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    tres_used: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// The document: only `nodes` is read field by field.
+#[derive(Debug, Deserialize)]
+struct RawDoc<'a> {
+    #[serde(default, borrow)]
+    nodes: Option<Vec<RawNode<'a>>>,
+    #[serde(default)]
+    errors: Option<Value>,
+    #[serde(default)]
+    meta: Option<Value>,
+    #[serde(default)]
+    sinfo: Option<IgnoredAny>,
 }
 
 fn string<'a>(o: &'a Value, key: &str) -> &'a str {
     o.get(key).and_then(Value::as_str).unwrap_or_default()
-}
-
-fn strings(v: Option<&Value>) -> Vec<String> {
-    match v {
-        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_string).collect(),
-        Some(Value::String(s)) if !s.is_empty() => s.split(',').map(str::to_string).collect(),
-        _ => Vec::new(),
-    }
 }
 
 /// The `errors` of a document as one line; none → `None`.
@@ -136,49 +274,49 @@ fn version(doc: &Value) -> Option<String> {
     Some(format!("{}.{:0>2}.{}", part("major")?, part("minor")?, part("micro")?))
 }
 
-fn node_from_json(o: &Value) -> Node {
-    let state = match o.get("state") {
-        Some(Value::Array(words)) => NodeState::from_words(&strings(Some(&Value::Array(words.clone())))),
-        Some(Value::String(s)) => {
-            let mut st = NodeState::parse(s);
-            st.flags.extend(strings(o.get("state_flags")).into_iter().map(|f| f.to_ascii_uppercase()));
+fn node_from_raw(o: RawNode<'_>) -> Node {
+    let state = match o.state {
+        Some(RawState::Words(words)) => NodeState::from_words(&words),
+        Some(RawState::Text(text)) => {
+            let mut st = NodeState::parse(&text);
+            st.flags.extend(o.state_flags.0.into_iter().map(|f| f.to_ascii_uppercase()));
             st
         }
-        _ => NodeState::parse("unknown"),
+        None => NodeState::parse("unknown"),
     };
-    let used_text = o.get("gres_used").and_then(Value::as_str);
     Node {
-        name: string(o, "name").to_string(),
+        name: o.name.map(|n| n.into_owned()).unwrap_or_default(),
         state,
-        partitions: strings(o.get("partitions")),
-        cpus: number(o.get("cpus")),
-        alloc_cpus: number(o.get("alloc_cpus")),
-        memory_mb: number(o.get("real_memory")),
-        alloc_memory_mb: number(o.get("alloc_memory")),
-        gres: gres::gpus(string(o, "gres")),
-        gres_used: used_text.map(gres::gpus),
-        alloc_tres_gpus: o.get("tres_used").and_then(Value::as_str).and_then(gres::tres_gpus),
+        partitions: o.partitions.0,
+        cpus: o.cpus.0,
+        alloc_cpus: o.alloc_cpus.0,
+        memory_mb: o.real_memory.0,
+        alloc_memory_mb: o.alloc_memory.0,
+        gres: gres::gpus(o.gres.as_deref().unwrap_or_default()),
+        gres_used: o.gres_used.as_deref().map(gres::gpus),
+        alloc_tres_gpus: o.tres_used.as_deref().and_then(gres::tres_gpus),
     }
 }
 
 /// Reads `scontrol show node --json` (any version) or 22.05's `sinfo --json`.
 /// A document with `errors` is an error even when it also has nodes.
 pub fn parse_json(text: &str) -> Result<Listing, ParseError> {
-    let doc: Value = serde_json::from_str(text)
+    let doc: RawDoc<'_> = serde_json::from_str(text)
         .map_err(|e| ParseError::Malformed(format!("the JSON answer does not parse: {e}")))?;
-    if let Some(e) = errors(&doc) {
+    let envelope = serde_json::json!({ "errors": doc.errors, "meta": doc.meta });
+    if let Some(e) = errors(&envelope) {
         return Err(ParseError::Slurm(e));
     }
-    let nodes = match doc.get("nodes") {
-        Some(Value::Array(a)) => a.iter().map(node_from_json).filter(|n| !n.name.is_empty()).collect(),
-        _ if doc.get("sinfo").is_some() => {
+    let nodes = match doc.nodes {
+        Some(list) => list.into_iter().map(node_from_raw).filter(|n| !n.name.is_empty()).collect(),
+        None if doc.sinfo.is_some() => {
             return Err(ParseError::Malformed(
                 "the JSON answer holds grouped `sinfo` records, not nodes (use `scontrol show node --json`)".into(),
             ));
         }
-        _ => return Err(ParseError::Malformed("the JSON answer has no `nodes` list".into())),
+        None => return Err(ParseError::Malformed("the JSON answer has no `nodes` list".into())),
     };
-    Ok(Listing { nodes, version: version(&doc) })
+    Ok(Listing { nodes, version: version(&envelope) })
 }
 
 /// Keys of `scontrol -o show node` whose values may hold spaces; a value runs
@@ -295,12 +433,16 @@ mod tests {
 
     #[test]
     fn numbers_in_every_shape() {
-        assert_eq!(number(Some(&serde_json::json!(5))), Some(5.0));
-        assert_eq!(number(Some(&serde_json::json!({"set":true,"infinite":false,"number":7}))), Some(7.0));
-        assert_eq!(number(Some(&serde_json::json!({"set":false,"infinite":false,"number":0}))), None);
-        assert_eq!(number(Some(&serde_json::json!(-2))), None);
-        assert_eq!(number(Some(&serde_json::json!(4294967294u64))), None);
-        assert_eq!(number(Some(&serde_json::json!(null))), None);
-        assert_eq!(number(Some(&serde_json::json!("12"))), Some(12.0));
+        let n = |t: &str| serde_json::from_str::<Num>(t).unwrap().0;
+        assert_eq!(n("5"), Some(5.0));
+        assert_eq!(n(r#"{"set":true,"infinite":false,"number":7}"#), Some(7.0));
+        assert_eq!(n(r#"{"set":false,"infinite":false,"number":0}"#), None);
+        assert_eq!(n(r#"{"set":true,"infinite":true,"number":0}"#), None);
+        assert_eq!(n("-2"), None);
+        assert_eq!(n("4294967294"), None);
+        assert_eq!(n("null"), None);
+        assert_eq!(n(r#""12""#), Some(12.0));
+        assert_eq!(n("1.5"), Some(1.5));
     }
+
 }

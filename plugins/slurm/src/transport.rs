@@ -130,7 +130,7 @@ fn last_line(text: &str) -> String {
 }
 
 /// Turns a failed command into a reason and a hint, by what failed.
-fn failure(cluster: &ClusterDef, args: &[&str], code: i32, stderr: &str, timeout: Duration) -> ClusterError {
+fn failure(cluster: &ClusterDef, args: &[&str], code: i32, stderr: &str) -> ClusterError {
     let ssh = matches!(cluster.transport, Transport::Ssh(_));
     let line = last_line(stderr);
     let lower = stderr.to_ascii_lowercase();
@@ -166,7 +166,6 @@ fn failure(cluster: &ClusterDef, args: &[&str], code: i32, stderr: &str, timeout
         let line = if line.is_empty() { format!("exited with status {code}") } else { line };
         (format!("`{}` failed: {line}", args.join(" ")), format!("run `{}` on {place} to see why", args.join(" ")))
     };
-    let _ = timeout;
     ClusterError { reason, hint: Some(hint) }
 }
 
@@ -214,7 +213,7 @@ fn attempt(cluster: &ClusterDef, form: Form, deadline: Instant, timeout: Duratio
                 if form != Form::Text && !(code == 255 && matches!(cluster.transport, Transport::Ssh(_))) && unsupported(&stderr) {
                     return Attempt::Unsupported;
                 }
-                return Attempt::Failed(failure(cluster, args, code, &stderr, timeout));
+                return Attempt::Failed(failure(cluster, args, code, &stderr));
             }
             let parsed = match form {
                 Form::Text => nodes::parse_text(&stdout),
@@ -268,7 +267,7 @@ fn ping(cluster: &ClusterDef, deadline: Instant, timeout: Duration) -> Result<()
                 }),
             }
         }
-        Outcome::Exited { code, stderr, .. } => Err(failure(cluster, &args, code, &stderr, timeout)),
+        Outcome::Exited { code, stderr, .. } => Err(failure(cluster, &args, code, &stderr)),
         Outcome::NotStarted(..) => match attempt(cluster, Form::Text, deadline, timeout) {
             Attempt::Failed(e) => Err(e),
             _ => Ok(()),
