@@ -304,9 +304,10 @@ mod tests {
     fn rejects_unknown_keys_and_bad_context_words() {
         assert!(toml::from_str::<Config>("plugin_dirs = []").is_err());
         assert!(toml::from_str::<Config>("[kubernetes]\nallowed_contexts = \"some\"").is_err());
-        let slurm: Config =
-            toml::from_str("[slurm]\nallowed_clusters = [\"a\"]\ntimeout_secs = 3\n[[slurm.clusters]]\nname = \"a\"\nlocal = true")
-                .unwrap();
+        let slurm: Config = toml::from_str(
+            "[slurm]\nallowed_clusters = [\"a\"]\ntimeout_secs = 3\n[[slurm.clusters]]\nname = \"a\"\nlocal = true",
+        )
+        .unwrap();
         let section = ClusterBackendSection::from_table("slurm", slurm.slurm.as_ref().unwrap()).unwrap();
         assert_eq!(section.allowed, Some(AllowedContexts::List(vec!["a".into()])));
         assert_eq!(section.json["clusters"][0]["local"], true);

@@ -17,8 +17,7 @@ pub fn unavailable() -> Option<String> {
     if unsafe { libc::geteuid() } != 0 {
         return Some("the Slurm daemons need root (SlurmUser=root, munged's key); run the tests as root".into());
     }
-    for bin in ["/usr/sbin/munged", "/usr/sbin/slurmctld", "/usr/sbin/slurmd", "/usr/bin/sbatch", "/usr/bin/scontrol"]
-    {
+    for bin in ["/usr/sbin/munged", "/usr/sbin/slurmctld", "/usr/sbin/slurmd", "/usr/bin/sbatch", "/usr/bin/scontrol"] {
         if !Path::new(bin).exists() {
             return Some(format!(
                 "{bin} is missing: install slurmctld slurmd slurm-client munge (.ci/run does) to run the Slurm tests"
@@ -136,10 +135,15 @@ impl Slurm {
         let key: Vec<u8> = (0..1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
         std::fs::write(d.join("munge.key"), key).map_err(|e| e.to_string())?;
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(d.join("munge.key"), std::fs::Permissions::from_mode(0o600)).map_err(|e| e.to_string())?;
+        std::fs::set_permissions(d.join("munge.key"), std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| e.to_string())?;
         let me = Self { dir, node, ctld_port };
         let run = |program: &str, args: &[String]| -> Result<(), String> {
-            let out = Command::new(program).args(args).env("SLURM_CONF", me.conf()).output().map_err(|e| format!("{program}: {e}"))?;
+            let out = Command::new(program)
+                .args(args)
+                .env("SLURM_CONF", me.conf())
+                .output()
+                .map_err(|e| format!("{program}: {e}"))?;
             if out.status.success() {
                 Ok(())
             } else {
@@ -195,7 +199,11 @@ impl Slurm {
 
     fn try_scontrol(&self, args: &[&str]) -> Result<String, String> {
         let out = self.cmd("scontrol").args(args).output().map_err(|e| e.to_string())?;
-        if out.status.success() { Ok(String::from_utf8_lossy(&out.stdout).into_owned()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
     }
 
     /// `scontrol ARGS`, which must succeed.
@@ -322,7 +330,8 @@ impl Sshd {
         );
         std::fs::write(d.join("sshd_config"), config).map_err(|e| e.to_string())?;
         let _ = std::fs::create_dir_all("/run/sshd");
-        let out = Command::new("/usr/sbin/sshd").arg("-f").arg(d.join("sshd_config")).output().map_err(|e| e.to_string())?;
+        let out =
+            Command::new("/usr/sbin/sshd").arg("-f").arg(d.join("sshd_config")).output().map_err(|e| e.to_string())?;
         if !out.status.success() {
             return Err(format!("sshd did not start: {}", String::from_utf8_lossy(&out.stderr).trim()));
         }

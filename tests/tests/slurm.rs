@@ -86,7 +86,10 @@ fn a_real_slurm_locally_and_over_ssh() {
     let run = sb.run(["show-gpus", "--infra", "slurm/local"]);
     assert!(!run.expect_code(0).stdout.contains("per-node"), "{}", run.stdout);
     let run = sb.run(["show-gpus", "h100:4", "--infra", "slurm/local"]);
-    assert_eq!(cells(&run.expect_code(0).stdout)[2..4], [vec!["GPU", "QTY_FILTER", "UTILIZATION"], vec!["H100", "1, 2, 4, 6", "1 of 6 free"]]);
+    assert_eq!(
+        cells(&run.expect_code(0).stdout)[2..4],
+        [vec!["GPU", "QTY_FILTER", "UTILIZATION"], vec!["H100", "1, 2, 4, 6", "1 of 6 free"]]
+    );
 
     let Some(sshd) = sshd else { return };
     // Every cluster at once: local, over SSH, and one that refuses; the
@@ -129,13 +132,24 @@ fn a_real_slurm_locally_and_over_ssh() {
     // The table form: the note with its hint on stderr.
     let run = sb.run(["show-gpus", "--infra", "slurm"]);
     run.expect_code(0).expect_no_panic();
-    assert!(run.stdout.contains("Slurm Cluster: viassh") && run.stdout.contains("Slurm Cluster: local"), "{}", run.stdout);
-    assert!(run.stderr.contains("Slurm cluster 'refuses' failed: ssh: ") && run.stderr.contains("BatchMode=yes"), "{}", run.stderr);
+    assert!(
+        run.stdout.contains("Slurm Cluster: viassh") && run.stdout.contains("Slurm Cluster: local"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("Slurm cluster 'refuses' failed: ssh: ") && run.stderr.contains("BatchMode=yes"),
+        "{}",
+        run.stderr
+    );
 
     // The connection is reused: a control socket in the runtime directory.
     let runtime = sb.env.iter().find(|(k, _)| k == "XDG_RUNTIME_DIR").unwrap().1.clone();
     let sockets: Vec<_> = std::fs::read_dir(format!("{runtime}/skyhost")).unwrap().flatten().collect();
-    assert!(sockets.iter().any(|e| e.file_name().to_string_lossy().starts_with("ssh-")), "no control socket in {runtime}");
+    assert!(
+        sockets.iter().any(|e| e.file_name().to_string_lossy().starts_with("ssh-")),
+        "no control socket in {runtime}"
+    );
 
     // check: per cluster, reachable, version, nodes, GPU nodes, partitions.
     let run = sb.run(["check", "slurm"]);
@@ -153,7 +167,8 @@ fn a_real_slurm_locally_and_over_ssh() {
     ));
     let run = sb.run(["show-gpus", "--infra", "slurm", "-o", "json"]);
     let doc = run.expect_code(0).json();
-    let names: Vec<&str> = doc["clusters"][0]["clusters"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        doc["clusters"][0]["clusters"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
     assert_eq!(names, vec!["cfg"], "{doc}");
     assert!(doc["clusters"][0]["clusters"][0]["error"].is_null(), "{doc}");
     sb.write_config("[slurm]\n[[slurm.clusters]]\nname = \"x\"\nsssh = \"a@b\"\n");
@@ -174,7 +189,8 @@ fn a_real_slurm_locally_and_over_ssh() {
     run.expect_no_panic();
     println!("ctld: {}", run.stderr);
     assert!(
-        run.stderr.contains("Slurm cluster 'local' failed:") && run.stderr.contains("Unable to contact slurm controller"),
+        run.stderr.contains("Slurm cluster 'local' failed:")
+            && run.stderr.contains("Unable to contact slurm controller"),
         "{}",
         run.stderr
     );
@@ -194,7 +210,11 @@ fn without_the_plugin_the_rest_works_and_says_how_to_add_it() {
     let sb = Sandbox::new().with_plugins(&["aws"]);
     let run = sb.run(["show-gpus", "--infra", "slurm"]);
     run.expect_code(3).expect_no_panic();
-    assert!(run.stderr.contains("libskyhost_slurm.so") && run.stderr.contains("cargo build --release -p skyhost-slurm"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("libskyhost_slurm.so") && run.stderr.contains("cargo build --release -p skyhost-slurm"),
+        "{}",
+        run.stderr
+    );
     let run = sb.run(["show-gpus"]);
     run.expect_code(0).expect_no_panic();
     assert!(run.stdout.contains("COMMON_GPU"), "{}", run.stdout);

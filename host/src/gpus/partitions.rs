@@ -21,7 +21,8 @@ fn quantities(qs: &[u32]) -> String {
 fn node_rows(c: &Cluster, n: &ClusterNode) -> Vec<Vec<String>> {
     let state = n.state.clone().unwrap_or_else(|| "-".into());
     let partition = if n.partitions.is_empty() { "-".to_string() } else { n.partitions.join(",") };
-    let base = |gpu: String, util: String| vec![c.name.clone(), n.name.clone(), partition.clone(), state.clone(), gpu, util];
+    let base =
+        |gpu: String, util: String| vec![c.name.clone(), n.name.clone(), partition.clone(), state.clone(), gpu, util];
     if n.gpus.is_empty() {
         return vec![base(n.gpu.clone().unwrap_or_else(|| "-".into()), utilization(n.gpu_free, n.gpu_total, 0))];
     }
@@ -49,7 +50,11 @@ pub fn section(section: &ClusterSection, quantity_filter: bool, color: bool, ver
         out.push_str(&table(
             &["GPU", qty_header, "UTILIZATION"],
             c.gpus.iter().map(|g| {
-                vec![g.name.clone(), quantities(&g.requestable_quantities), utilization(g.free, g.capacity, g.not_ready)]
+                vec![
+                    g.name.clone(),
+                    quantities(&g.requestable_quantities),
+                    utilization(g.free, g.capacity, g.not_ready),
+                ]
             }),
         ));
         out.push('\n');

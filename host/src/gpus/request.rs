@@ -147,7 +147,10 @@ impl RawGpuQuery {
         if is_slurm {
             r.contexts.extend(place);
             if !self.contexts.is_empty() || self.all_contexts {
-                return Err("--context and --all-contexts apply to Kubernetes; name a Slurm cluster as --infra slurm/CLUSTER".into());
+                return Err(
+                    "--context and --all-contexts apply to Kubernetes; name a Slurm cluster as --infra slurm/CLUSTER"
+                        .into(),
+                );
             }
         } else if is_kubernetes {
             if let Some(ctx) = place {
@@ -205,11 +208,13 @@ mod tests {
         assert_eq!((k.infra.as_deref(), k.contexts.clone()), (Some("kubernetes"), vec!["my-ctx".to_string()]));
         let s = q(|r| r.infra = Some("slurm/hpc".into())).unwrap();
         assert_eq!((s.infra.as_deref(), s.contexts.clone(), s.region), (Some("slurm"), vec!["hpc".to_string()], None));
-        assert!(q(|r| {
-            r.infra = Some("slurm".into());
-            r.contexts = vec!["c".into()];
-        })
-        .is_err());
+        assert!(
+            q(|r| {
+                r.infra = Some("slurm".into());
+                r.contexts = vec!["c".into()];
+            })
+            .is_err()
+        );
     }
 
     #[test]

@@ -124,8 +124,7 @@ pub fn ssh_config_hosts(text: &str) -> Vec<String> {
 }
 
 fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
 }
 
 /// The slurm.conf this machine's commands would read, if any.
@@ -265,6 +264,8 @@ mod tests {
             let s = Settings { detect_local: Some(false), ..s };
             assert_eq!(discover(&s, None).unwrap_err().kind, ErrorKind::Config, "{bad}");
         }
-        assert!(serde_json::from_value::<Settings>(serde_json::json!({"clusters": [{"name": "a", "sssh": "x"}]})).is_err());
+        assert!(
+            serde_json::from_value::<Settings>(serde_json::json!({"clusters": [{"name": "a", "sssh": "x"}]})).is_err()
+        );
     }
 }

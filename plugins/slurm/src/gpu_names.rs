@@ -83,7 +83,9 @@ fn rtx(rest: &[&str]) -> String {
 
 fn is_mig_profile(word: &str) -> bool {
     let Some((g, mem)) = word.split_once("g.") else { return false };
-    !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit()) && mem.strip_suffix("gb").is_some_and(|m| m.parse::<f64>().is_ok())
+    !g.is_empty()
+        && g.bytes().all(|b| b.is_ascii_digit())
+        && mem.strip_suffix("gb").is_some_and(|m| m.parse::<f64>().is_ok())
 }
 
 #[cfg(test)]

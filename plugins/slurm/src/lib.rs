@@ -53,10 +53,7 @@ fn home() -> Option<std::path::PathBuf> {
 }
 
 /// The clusters a request selects: those named, else all.
-fn select(
-    section: Option<&serde_json::Value>,
-    named: &[String],
-) -> Result<Vec<ClusterDef>, PluginError> {
+fn select(section: Option<&serde_json::Value>, named: &[String]) -> Result<Vec<ClusterDef>, PluginError> {
     let known = clusters::discover(&settings(section)?, home().as_deref())?;
     if known.is_empty() {
         return Err(PluginError::new(

@@ -322,14 +322,63 @@ pub fn parse_json(text: &str) -> Result<Listing, ParseError> {
 /// Keys of `scontrol -o show node` whose values may hold spaces; a value runs
 /// until the next ` Key=` of a known key.
 const TEXT_KEYS: &[&str] = &[
-    "NodeName", "Arch", "CoresPerSocket", "CPUAlloc", "CPUEfctv", "CPUTot", "CPULoad", "AvailableFeatures",
-    "ActiveFeatures", "Gres", "GresDrain", "GresUsed", "NodeAddr", "NodeHostName", "Port", "Version", "OS",
-    "RealMemory", "AllocMem", "FreeMem", "Sockets", "Boards", "State", "ThreadsPerCore", "TmpDisk", "Weight",
-    "Owner", "MCS_label", "Partitions", "BootTime", "SlurmdStartTime", "LastBusyTime", "ResumeAfterTime",
-    "CfgTRES", "AllocTRES", "CapWatts", "CurrentWatts", "AveWatts", "ExtSensorsJoules", "ExtSensorsWatts",
-    "ExtSensorsTemp", "Reason", "Comment", "Extra", "ReservationName", "RestrictedCoresPerGPU", "NextState",
-    "Features", "InstanceId", "InstanceType", "Topology", "MemSpecLimit", "CoreSpecCount", "CPUSpecList",
-    "LastBusy", "AllocTRESCnt", "GPUs",
+    "NodeName",
+    "Arch",
+    "CoresPerSocket",
+    "CPUAlloc",
+    "CPUEfctv",
+    "CPUTot",
+    "CPULoad",
+    "AvailableFeatures",
+    "ActiveFeatures",
+    "Gres",
+    "GresDrain",
+    "GresUsed",
+    "NodeAddr",
+    "NodeHostName",
+    "Port",
+    "Version",
+    "OS",
+    "RealMemory",
+    "AllocMem",
+    "FreeMem",
+    "Sockets",
+    "Boards",
+    "State",
+    "ThreadsPerCore",
+    "TmpDisk",
+    "Weight",
+    "Owner",
+    "MCS_label",
+    "Partitions",
+    "BootTime",
+    "SlurmdStartTime",
+    "LastBusyTime",
+    "ResumeAfterTime",
+    "CfgTRES",
+    "AllocTRES",
+    "CapWatts",
+    "CurrentWatts",
+    "AveWatts",
+    "ExtSensorsJoules",
+    "ExtSensorsWatts",
+    "ExtSensorsTemp",
+    "Reason",
+    "Comment",
+    "Extra",
+    "ReservationName",
+    "RestrictedCoresPerGPU",
+    "NextState",
+    "Features",
+    "InstanceId",
+    "InstanceType",
+    "Topology",
+    "MemSpecLimit",
+    "CoreSpecCount",
+    "CPUSpecList",
+    "LastBusy",
+    "AllocTRESCnt",
+    "GPUs",
 ];
 
 /// `Key=value` pairs of one line, values running to the next known key.
@@ -413,8 +462,10 @@ mod tests {
 
     #[test]
     fn text_without_details_has_no_gres_used() {
-        let l = parse_text("NodeName=a CPUTot=2 Gres=gpu:4 State=IDLE Partitions=p\n\nNodeName=b State=DOWN+NOT_RESPONDING\n")
-            .unwrap();
+        let l = parse_text(
+            "NodeName=a CPUTot=2 Gres=gpu:4 State=IDLE Partitions=p\n\nNodeName=b State=DOWN+NOT_RESPONDING\n",
+        )
+        .unwrap();
         assert_eq!(l.nodes.len(), 2);
         assert_eq!(l.nodes[0].gres_used, None);
         assert!(!l.nodes[1].state.ready());
@@ -423,7 +474,8 @@ mod tests {
 
     #[test]
     fn json_errors_are_errors() {
-        let e = parse_json(r#"{"meta":{},"errors":[{"error":"Unspecified error","errno":-1}],"nodes":[]}"#).unwrap_err();
+        let e =
+            parse_json(r#"{"meta":{},"errors":[{"error":"Unspecified error","errno":-1}],"nodes":[]}"#).unwrap_err();
         assert_eq!(e, ParseError::Slurm("Unspecified error (error -1)".into()));
         let e = parse_json(r#"{"errors":[{"description":"Failure to query nodes","error_number":1007,"error":"x","source":"_dump_nodes"}],"nodes":[]}"#).unwrap_err();
         assert_eq!(e.to_string(), "Failure to query nodes: x (error 1007)");
@@ -444,5 +496,4 @@ mod tests {
         assert_eq!(n(r#""12""#), Some(12.0));
         assert_eq!(n("1.5"), Some(1.5));
     }
-
 }

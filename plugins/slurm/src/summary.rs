@@ -210,7 +210,10 @@ mod tests {
     #[test]
     fn filters() {
         let l = parse_text("NodeName=a Gres=gpu:h100:8 State=IDLE\nNodeName=b Gres=gpu:l4:2 State=IDLE\n").unwrap();
-        let f = Filter { name: Some(regex_lite::RegexBuilder::new("^(?:h1)").case_insensitive(true).build().unwrap()), quantity: None };
+        let f = Filter {
+            name: Some(regex_lite::RegexBuilder::new("^(?:h1)").case_insensitive(true).build().unwrap()),
+            quantity: None,
+        };
         let c = summarise("x", &l.nodes, &f);
         assert_eq!((c.gpus.len(), c.nodes.len()), (1, 1));
         let c = summarise("x", &l.nodes, &Filter { name: None, quantity: Some(4) });

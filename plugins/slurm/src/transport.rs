@@ -147,15 +147,21 @@ fn failure(cluster: &ClusterDef, args: &[&str], code: i32, stderr: &str) -> Clus
                 "check that `ssh {dest}` logs in without a password prompt (key in ssh-agent or IdentityFile, host key known): skyhost runs it with BatchMode=yes"
             ),
         )
-    } else if lower.contains("unable to contact slurm controller") || lower.contains("connection refused") && lower.contains("slurm") {
+    } else if lower.contains("unable to contact slurm controller")
+        || lower.contains("connection refused") && lower.contains("slurm")
+    {
         (
             format!("{}: {line}", args[0]),
-            format!("the Slurm controller does not answer: check `scontrol ping` on {place} and that slurmctld is running"),
+            format!(
+                "the Slurm controller does not answer: check `scontrol ping` on {place} and that slurmctld is running"
+            ),
         )
     } else if lower.contains("munge") || lower.contains("authentication error") {
         (
             format!("{}: {line}", args[0]),
-            format!("munge authentication failed: check that munged runs on {place} (`munge -n | unmunge`) with the cluster's key"),
+            format!(
+                "munge authentication failed: check that munged runs on {place} (`munge -n | unmunge`) with the cluster's key"
+            ),
         )
     } else if code == 127 || lower.contains("command not found") {
         (
@@ -189,8 +195,12 @@ enum Attempt {
 
 fn unsupported(stderr: &str) -> bool {
     let l = stderr.to_ascii_lowercase();
-    l.contains("unrecognized option") || l.contains("invalid option") || l.contains("unknown option")
-        || l.contains("serializer") || l.contains("data_parser") || l.contains("plugin")
+    l.contains("unrecognized option")
+        || l.contains("invalid option")
+        || l.contains("unknown option")
+        || l.contains("serializer")
+        || l.contains("data_parser")
+        || l.contains("plugin")
 }
 
 fn attempt(cluster: &ClusterDef, form: Form, deadline: Instant, timeout: Duration) -> Attempt {
@@ -204,13 +214,15 @@ fn attempt(cluster: &ClusterDef, form: Form, deadline: Instant, timeout: Duratio
             },
             hint: Some("install the Slurm client commands (Debian: slurm-client) or OpenSSH's client".into()),
         }),
-        Outcome::NotStarted(_, e) => Attempt::Failed(ClusterError {
-            reason: format!("cannot run `{}`: {e}", args[0]),
-            hint: None,
-        }),
+        Outcome::NotStarted(_, e) => {
+            Attempt::Failed(ClusterError { reason: format!("cannot run `{}`: {e}", args[0]), hint: None })
+        }
         Outcome::Exited { code, stdout, stderr } => {
             if code != 0 {
-                if form != Form::Text && !(code == 255 && matches!(cluster.transport, Transport::Ssh(_))) && unsupported(&stderr) {
+                if form != Form::Text
+                    && !(code == 255 && matches!(cluster.transport, Transport::Ssh(_)))
+                    && unsupported(&stderr)
+                {
                     return Attempt::Unsupported;
                 }
                 return Attempt::Failed(failure(cluster, args, code, &stderr));
@@ -311,8 +323,7 @@ pub fn version(cluster: &ClusterDef, timeout: Duration) -> Option<String> {
 
 /// Number of partitions (`scontrol show partition -o` lines).
 pub fn partitions(cluster: &ClusterDef, timeout: Duration) -> Option<usize> {
-    match run(command(cluster, timeout, &["scontrol", "--oneliner", "show", "partition"]), Instant::now() + timeout)
-    {
+    match run(command(cluster, timeout, &["scontrol", "--oneliner", "show", "partition"]), Instant::now() + timeout) {
         Outcome::Exited { code: 0, stdout, .. } => {
             Some(stdout.lines().filter(|l| l.starts_with("PartitionName=")).count())
         }

@@ -15,7 +15,11 @@ fn data(name: &str) -> String {
 /// `(name, capacity, free, not_ready)` per GPU type.
 fn gpus(doc: &str) -> Vec<(String, u32, Option<u32>, u32)> {
     let l = parse_json(&data(doc)).unwrap();
-    summarise("c", &l.nodes, &Filter::default()).gpus.into_iter().map(|g| (g.name, g.capacity, g.free, g.not_ready)).collect()
+    summarise("c", &l.nodes, &Filter::default())
+        .gpus
+        .into_iter()
+        .map(|g| (g.name, g.capacity, g.free, g.not_ready))
+        .collect()
 }
 
 #[test]
@@ -77,8 +81,11 @@ fn slurm_25_05_scontrol_json() {
 #[test]
 fn slurmrestd_errors_and_grouped_sinfo() {
     let e = parse_json(&data("slurmrestd-v0.0.40-error.json")).unwrap_err();
-    assert_eq!(e, ParseError::Slurm(
+    assert_eq!(
+        e,
+        ParseError::Slurm(
             "Failure to query nodes: Unable to contact slurm controller (connect failure) (error 1007)".into()
-        ));
+        )
+    );
     assert!(matches!(parse_json(&data("sinfo-23.02-grouped.json")), Err(ParseError::Malformed(_))));
 }
