@@ -213,14 +213,16 @@ pub fn discover(settings: &Settings, home: Option<&Path>) -> Result<Vec<ClusterD
         };
         out.push(ClusterDef { name: c.name.clone(), transport, origin: "[slurm] clusters".into() });
     }
-    if settings.detect_local != Some(false) && !out.iter().any(|c| c.name == "local") && on_path("scontrol") {
-        if let Some(conf) = local_slurm_conf() {
-            out.push(ClusterDef {
-                name: "local".into(),
-                transport: Transport::Local { slurm_conf: None },
-                origin: format!("this machine ({})", conf.display()),
-            });
-        }
+    if settings.detect_local != Some(false)
+        && !out.iter().any(|c| c.name == "local")
+        && on_path("scontrol")
+        && let Some(conf) = local_slurm_conf()
+    {
+        out.push(ClusterDef {
+            name: "local".into(),
+            transport: Transport::Local { slurm_conf: None },
+            origin: format!("this machine ({})", conf.display()),
+        });
     }
     for (i, c) in out.iter().enumerate() {
         if let Some(first) = out[..i].iter().find(|o| o.name == c.name) {

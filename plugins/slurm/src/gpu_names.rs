@@ -15,7 +15,7 @@ pub fn canonical(gres_type: Option<&str>) -> String {
     let Some(raw) = gres_type.map(str::trim).filter(|t| !t.is_empty() && *t != "(null)") else {
         return "GPU".to_string();
     };
-    let mut t = raw.to_ascii_lowercase().replace('-', "_").replace(' ', "_");
+    let mut t = raw.to_ascii_lowercase().replace(['-', ' '], "_");
     loop {
         let before = t.len();
         for prefix in ["nvidia_", "tesla_", "geforce_", "amd_", "instinct_"] {

@@ -74,7 +74,7 @@ struct Num(Option<f64>);
 
 impl Num {
     fn known(n: f64) -> Self {
-        Self((n >= 0.0 && n < 4_294_967_294.0).then_some(n))
+        Self((0.0..4_294_967_294.0).contains(&n).then_some(n))
     }
 }
 

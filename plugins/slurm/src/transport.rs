@@ -126,7 +126,7 @@ fn where_(cluster: &ClusterDef) -> String {
 }
 
 fn last_line(text: &str) -> String {
-    text.lines().map(str::trim).filter(|l| !l.is_empty()).last().unwrap_or_default().to_string()
+    text.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or_default().to_string()
 }
 
 /// Turns a failed command into a reason and a hint, by what failed.
@@ -242,10 +242,11 @@ fn attempt(cluster: &ClusterDef, form: Form, deadline: Instant, timeout: Duratio
                 Err(ParseError::Slurm(m)) => {
                     // 22.05's `sinfo --json` hides the cause ("Unspecified error"):
                     // the plain command says it, when there is time left.
-                    if form == Form::SinfoJson && deadline > Instant::now() {
-                        if let Attempt::Failed(e) = attempt(cluster, Form::Text, deadline, timeout) {
-                            return Attempt::Failed(e);
-                        }
+                    if form == Form::SinfoJson
+                        && deadline > Instant::now()
+                        && let Attempt::Failed(e) = attempt(cluster, Form::Text, deadline, timeout)
+                    {
+                        return Attempt::Failed(e);
                     }
                     Attempt::Failed(ClusterError {
                         reason: format!("`{}` reported an error: {m}", args.join(" ")),
