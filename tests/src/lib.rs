@@ -120,7 +120,8 @@ impl Sandbox {
         let bin = root.join("bin/skyhost");
         place_binary(&bin);
         let plugins = root.join("lib/skyhost/plugins");
-        let names = CLOUDS.iter().copied().chain(with_kubernetes.then_some("kubernetes"));
+        // Slurm is in both layouts, as dist/layout builds them.
+        let names = CLOUDS.iter().copied().chain(with_kubernetes.then_some("kubernetes")).chain(["slurm"]);
         for name in names {
             self.link_plugin_into(&plugins, plugin_file(name), &plugin(name));
         }
@@ -196,6 +197,7 @@ impl Sandbox {
             if k.starts_with("SKYHOST_")
                 || k.starts_with("XDG_")
                 || k == "KUBECONFIG"
+                || k == "SLURM_CONF"
                 || k.starts_with("KUBERNETES_SERVICE_")
                 || k.to_ascii_uppercase().ends_with("_PROXY")
                 || k == "NO_COLOR"

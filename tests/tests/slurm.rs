@@ -225,10 +225,16 @@ fn without_the_plugin_the_rest_works_and_says_how_to_add_it() {
 #[test]
 fn no_clusters_anywhere_is_not_a_failure_of_the_listing() {
     let sb = Sandbox::new().with_plugins(&["slurm", "aws"]).env("PATH", "/nonexistent");
+    // A listing that could use Slurm: nothing about it, no note.
     let run = sb.run(["show-gpus"]);
     run.expect_code(0).expect_no_panic();
     assert!(run.stdout.contains("COMMON_GPU") && !run.stdout.contains("Slurm"), "{}", run.stdout);
+    assert!(!run.stderr.to_lowercase().contains("slurm"), "{}", run.stderr);
+    // One that asks for it: not set up, and what to do.
     let run = sb.run(["show-gpus", "--infra", "slurm"]);
-    run.expect_no_panic();
+    run.expect_code(1).expect_no_panic();
     assert!(run.stderr.contains("no Slurm clusters") && run.stderr.contains("~/.slurm/config"), "{}", run.stderr);
+    let run = sb.run(["check", "slurm"]);
+    run.expect_code(1).expect_no_panic();
+    assert!(run.stdout.contains("setup: failed. no Slurm clusters"), "{}", run.stdout);
 }

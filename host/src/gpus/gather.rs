@@ -73,7 +73,9 @@ impl GatherSettings {
     /// What cluster backend `backend` is asked: `(clusters, all, deadline per
     /// cluster, its config section)`. `--context` names Kubernetes contexts;
     /// another backend's clusters are named by `--infra <backend>/<cluster>`
-    /// (`infra_named`) or its `allowed_clusters`, else it asks all of them.
+    /// or its `allowed_clusters`; `--infra <backend>` alone (`infra_named`)
+    /// asks all of them, and a listing that does not name the backend asks
+    /// for its default (empty and not `all`: Slurm's every cluster, if any).
     pub fn clusters_for(
         &self,
         backend: &str,
@@ -93,7 +95,8 @@ impl GatherSettings {
         }
         match section.and_then(|s| s.allowed.clone()) {
             Some(AllowedContexts::List(list)) => (list, false, timeout, json),
-            _ => (Vec::new(), true, timeout, json),
+            Some(AllowedContexts::All) => (Vec::new(), true, timeout, json),
+            None => (Vec::new(), infra_named, timeout, json),
         }
     }
 
@@ -263,6 +266,10 @@ pub fn gather(
                 cluster_notes(&backend, &cr, &mut report.notes);
                 if !has_gpus && cr.clusters.iter().any(|c| c.error.is_none()) {
                     report.notes.push(no_cluster_gpus(&backend, req, cr.cluster_noun.as_deref()));
+                }
+                // A backend with no clusters here (Slurm not set up, not asked for) has no section.
+                if cr.clusters.is_empty() {
+                    continue;
                 }
                 report.clusters.push(ClusterSection {
                     backend: backend.name.clone(),

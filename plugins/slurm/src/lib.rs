@@ -52,9 +52,15 @@ fn home() -> Option<std::path::PathBuf> {
     std::env::var_os("HOME").filter(|h| !h.is_empty()).map(std::path::PathBuf::from)
 }
 
-/// The clusters a request selects: those named, else all.
-fn select(section: Option<&serde_json::Value>, named: &[String]) -> Result<Vec<ClusterDef>, PluginError> {
+/// The clusters a request selects: those named, else all. With none known,
+/// a request that asked for Slurm (`all`, or names) fails as not set up; a
+/// listing that merely could use it gets none, quietly, as SkyPilot shows no
+/// Slurm section where Slurm is not enabled.
+fn select(section: Option<&serde_json::Value>, named: &[String], all: bool) -> Result<Vec<ClusterDef>, PluginError> {
     let known = clusters::discover(&settings(section)?, home().as_deref())?;
+    if known.is_empty() && !all && named.is_empty() {
+        return Ok(Vec::new());
+    }
     if known.is_empty() {
         return Err(PluginError::new(
             ErrorKind::NotConfigured,
@@ -100,7 +106,7 @@ impl Slurm {
             .transpose()
             .map_err(|e| PluginError::new(ErrorKind::BadRequest, format!("invalid GPU name pattern: {e}")))?;
         let filter = summary::Filter { name, quantity: q.quantity };
-        let defs = select(q.settings.as_ref(), &q.clusters)?;
+        let defs = select(q.settings.as_ref(), &q.clusters, q.all_clusters)?;
         let t = timeout(q.timeout_secs);
         let clusters = each(&defs, |d| match transport::read_nodes(d, t) {
             Ok((listing, _)) => summary::summarise(&d.name, &listing.nodes, &filter),
@@ -110,7 +116,8 @@ impl Slurm {
     }
 
     fn check(&self, r: CheckRequest) -> Result<CheckReport, PluginError> {
-        let defs = select(r.settings.as_ref(), &r.clusters)?;
+        // A check is always asked for: no clusters is a failed setup.
+        let defs = select(r.settings.as_ref(), &r.clusters, true)?;
         let t = timeout(r.timeout_secs);
         let items = each(&defs, |d| match transport::read_nodes(d, t) {
             Err(ClusterError { reason, hint }) => CheckItem {
