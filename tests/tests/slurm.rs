@@ -150,6 +150,13 @@ fn a_real_slurm_locally_and_over_ssh() {
         sockets.iter().any(|e| e.file_name().to_string_lossy().starts_with("ssh-")),
         "no control socket in {runtime}"
     );
+    // And the form 22.05 answers in is remembered, so the next run asks for it first.
+    let forms: Vec<String> = sockets
+        .iter()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("slurm-form-"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect();
+    assert_eq!(forms, vec!["sinfo-json"; 2], "one per readable cluster");
 
     // check: per cluster, reachable, version, nodes, GPU nodes, partitions.
     let run = sb.run(["check", "slurm"]);

@@ -5,7 +5,10 @@ use std::{
     io::Read,
     os::unix::process::CommandExt,
     process::{Command, Stdio},
-    sync::mpsc,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        mpsc,
+    },
     time::{Duration, Instant},
 };
 
@@ -25,6 +28,8 @@ pub enum Outcome {
     NotStarted(std::io::ErrorKind, String),
     /// The deadline passed; the process group was killed.
     TimedOut,
+    /// The caller gave up on it; the process group was killed.
+    Cancelled,
 }
 
 fn reader(mut r: impl Read + Send + 'static) -> mpsc::Receiver<Vec<u8>> {
@@ -38,7 +43,12 @@ fn reader(mut r: impl Read + Send + 'static) -> mpsc::Receiver<Vec<u8>> {
 }
 
 /// Runs `cmd` until `deadline`.
-pub fn run(mut cmd: Command, deadline: Instant) -> Outcome {
+pub fn run(cmd: Command, deadline: Instant) -> Outcome {
+    run_until(cmd, deadline, &AtomicBool::new(false))
+}
+
+/// Runs `cmd` until `deadline`, or until `cancel` is set.
+pub fn run_until(mut cmd: Command, deadline: Instant, cancel: &AtomicBool) -> Outcome {
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
@@ -54,11 +64,12 @@ pub fn run(mut cmd: Command, deadline: Instant) -> Outcome {
             Ok(None) => {}
             Err(_) => break None,
         }
-        if Instant::now() >= deadline {
+        let cancelled = cancel.load(Ordering::Relaxed);
+        if cancelled || Instant::now() >= deadline {
             // SAFETY: kill(2) on the group this call created.
             unsafe { libc::kill(-pgid, libc::SIGKILL) };
             let _ = child.wait();
-            return Outcome::TimedOut;
+            return if cancelled { Outcome::Cancelled } else { Outcome::TimedOut };
         }
         std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
         pause = (pause * 2).min(Duration::from_millis(10));
@@ -91,6 +102,9 @@ mod tests {
         let mut c = Command::new("sh");
         c.args(["-c", "sleep 30 & sleep 30"]);
         assert_eq!(run(c, Instant::now() + Duration::from_millis(200)), Outcome::TimedOut);
+        let mut c = Command::new("sleep");
+        c.arg("30");
+        assert_eq!(run_until(c, Instant::now() + Duration::from_secs(30), &AtomicBool::new(true)), Outcome::Cancelled);
         assert!(matches!(
             run(Command::new("/nonexistent/skyhost-test"), Instant::now() + Duration::from_secs(1)),
             Outcome::NotStarted(std::io::ErrorKind::NotFound, _)

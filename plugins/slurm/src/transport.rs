@@ -7,7 +7,10 @@
 use std::{
     path::PathBuf,
     process::Command,
-    sync::Mutex,
+    sync::{
+        Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -16,7 +19,7 @@ use skyhost_plugin_api::ClusterError;
 use crate::{
     clusters::{ClusterDef, SshTarget, Transport},
     nodes::{self, Listing, ParseError},
-    run::{Outcome, run},
+    run::{Outcome, run, run_until},
 };
 
 /// The forms a node listing can be read in, best first.
@@ -40,17 +43,52 @@ impl Form {
     }
 }
 
-/// The form that worked last time, per cluster (a server asks again and again).
+/// The form that worked last time, per cluster: in memory (a server asks
+/// again and again) and in the runtime directory (each CLI run is a new
+/// process), keyed by the cluster's name and how it is reached.
 static FORMS: Mutex<Vec<(String, Form)>> = Mutex::new(Vec::new());
 
-fn remembered(cluster: &str) -> Option<Form> {
-    FORMS.lock().ok()?.iter().find(|(c, _)| c == cluster).map(|(_, f)| *f)
+fn form_key(cluster: &ClusterDef) -> String {
+    // FNV-1a: a stable file name for any name and destination.
+    let text = format!("{}\0{:?}", cluster.name, cluster.transport);
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    format!("slurm-form-{hash:016x}")
 }
 
-fn remember(cluster: &str, form: Form) {
+impl Form {
+    fn word(self) -> &'static str {
+        match self {
+            Form::ScontrolJson => "scontrol-json",
+            Form::SinfoJson => "sinfo-json",
+            Form::Text => "text",
+        }
+    }
+
+    fn from_word(w: &str) -> Option<Self> {
+        [Form::ScontrolJson, Form::SinfoJson, Form::Text].into_iter().find(|f| f.word() == w.trim())
+    }
+}
+
+fn remembered(cluster: &ClusterDef) -> Option<Form> {
+    let key = form_key(cluster);
+    if let Some(f) = FORMS.lock().ok()?.iter().find(|(c, _)| *c == key).map(|(_, f)| *f) {
+        return Some(f);
+    }
+    Form::from_word(&std::fs::read_to_string(runtime_dir()?.join(key)).ok()?)
+}
+
+fn remember(cluster: &ClusterDef, form: Form) {
+    let key = form_key(cluster);
     if let Ok(mut f) = FORMS.lock() {
-        f.retain(|(c, _)| c != cluster);
-        f.push((cluster.to_string(), form));
+        f.retain(|(c, _)| *c != key);
+        f.push((key.clone(), form));
+    }
+    if let Some(dir) = runtime_dir() {
+        // Written whole under another name, then renamed: never half a word.
+        let tmp = dir.join(format!(".{key}.{}", std::process::id()));
+        if std::fs::write(&tmp, form.word()).is_ok() {
+            let _ = std::fs::rename(&tmp, dir.join(&key));
+        }
     }
 }
 
@@ -191,6 +229,8 @@ enum Attempt {
     /// This Slurm cannot print the form; try the next.
     Unsupported,
     Failed(ClusterError),
+    /// Given up on (the controller is down).
+    Cancelled,
 }
 
 fn unsupported(stderr: &str) -> bool {
@@ -203,10 +243,11 @@ fn unsupported(stderr: &str) -> bool {
         || l.contains("plugin")
 }
 
-fn attempt(cluster: &ClusterDef, form: Form, deadline: Instant, timeout: Duration) -> Attempt {
+fn attempt(cluster: &ClusterDef, form: Form, deadline: Instant, timeout: Duration, cancel: &AtomicBool) -> Attempt {
     let args = form.args();
-    match run(command(cluster, timeout, args), deadline) {
+    match run_until(command(cluster, timeout, args), deadline, cancel) {
         Outcome::TimedOut => Attempt::Failed(timed_out(cluster, timeout)),
+        Outcome::Cancelled => Attempt::Cancelled,
         Outcome::NotStarted(std::io::ErrorKind::NotFound, _) => Attempt::Failed(ClusterError {
             reason: match &cluster.transport {
                 Transport::Local { .. } => format!("`{}` is not installed on this machine", args[0]),
@@ -244,7 +285,7 @@ fn attempt(cluster: &ClusterDef, form: Form, deadline: Instant, timeout: Duratio
                     // the plain command says it, when there is time left.
                     if form == Form::SinfoJson
                         && deadline > Instant::now()
-                        && let Attempt::Failed(e) = attempt(cluster, Form::Text, deadline, timeout)
+                        && let Attempt::Failed(e) = attempt(cluster, Form::Text, deadline, timeout, cancel)
                     {
                         return Attempt::Failed(e);
                     }
@@ -258,60 +299,95 @@ fn attempt(cluster: &ClusterDef, form: Form, deadline: Instant, timeout: Duratio
     }
 }
 
+/// What `scontrol ping` said.
+enum Ping {
+    Up,
+    /// Its first line (`Slurmctld(primary) at vm is DOWN`).
+    Down(String),
+    Failed(ClusterError),
+}
+
 /// `scontrol ping` answers at once, where a listing waits ~9 s for a
-/// controller that is down. When it says DOWN, the plain listing (within
-/// the deadline) tells why: no controller, or munge.
-fn ping(cluster: &ClusterDef, deadline: Instant, timeout: Duration) -> Result<(), ClusterError> {
+/// controller that is down.
+fn ping(cluster: &ClusterDef, deadline: Instant, timeout: Duration, cancel: &AtomicBool) -> Ping {
     let args = ["scontrol", "ping"];
-    match run(command(cluster, timeout, &args), deadline) {
-        Outcome::TimedOut => Err(timed_out(cluster, timeout)),
-        Outcome::Exited { code: 0, .. } => Ok(()),
+    match run_until(command(cluster, timeout, &args), deadline, cancel) {
+        Outcome::Exited { code: 0, .. } => Ping::Up,
         Outcome::Exited { code: 1, stdout, .. } if stdout.contains(" is DOWN") => {
-            let said = stdout.lines().next().unwrap_or_default().trim().to_string();
-            match attempt(cluster, Form::Text, deadline, timeout) {
-                Attempt::Read(_) | Attempt::Unsupported => Ok(()),
-                Attempt::Failed(e) if !e.reason.starts_with("no answer") => Err(e),
-                Attempt::Failed(_) => Err(ClusterError {
+            Ping::Down(stdout.lines().next().unwrap_or_default().trim().to_string())
+        }
+        Outcome::Exited { code, stderr, .. } => Ping::Failed(failure(cluster, &args, code, &stderr)),
+        Outcome::TimedOut => Ping::Failed(timed_out(cluster, timeout)),
+        Outcome::Cancelled | Outcome::NotStarted(..) => Ping::Up,
+    }
+}
+
+/// The listing forms in order, the remembered one first.
+fn list(
+    cluster: &ClusterDef,
+    deadline: Instant,
+    timeout: Duration,
+    cancel: &AtomicBool,
+) -> Result<(Listing, Form), Option<ClusterError>> {
+    let mut forms = vec![Form::ScontrolJson, Form::SinfoJson, Form::Text];
+    if let Some(f) = remembered(cluster) {
+        forms.retain(|x| *x != f);
+        forms.insert(0, f);
+    }
+    for form in forms {
+        match attempt(cluster, form, deadline, timeout, cancel) {
+            Attempt::Read(l) => {
+                remember(cluster, form);
+                return Ok((l, form));
+            }
+            Attempt::Unsupported => continue,
+            Attempt::Failed(e) => return Err(Some(e)),
+            Attempt::Cancelled => return Err(None),
+        }
+    }
+    Err(Some(ClusterError {
+        reason: "none of `scontrol show node --json`, `sinfo --json`, `scontrol -o -d show node` worked".into(),
+        hint: Some(format!("run `scontrol -o -d show node` on {} to see why", where_(cluster))),
+    }))
+}
+
+/// Reads every node of `cluster` within `timeout`, in the best form its Slurm
+/// prints (the form that worked is remembered for the next call).
+/// `scontrol ping` runs beside the listing: when it says the controller is
+/// DOWN, the listing is stopped and the plain listing (within the deadline)
+/// tells why, no controller or munge.
+pub fn read_nodes(cluster: &ClusterDef, timeout: Duration) -> Result<(Listing, Form), ClusterError> {
+    let deadline = Instant::now() + timeout;
+    let cancel = AtomicBool::new(false);
+    let (pinged, listed) = std::thread::scope(|s| {
+        let pinger = s.spawn(|| {
+            let p = ping(cluster, deadline, timeout, &AtomicBool::new(false));
+            if matches!(p, Ping::Down(_)) {
+                cancel.store(true, Ordering::Relaxed);
+            }
+            p
+        });
+        let listed = list(cluster, deadline, timeout, &cancel);
+        (pinger.join().unwrap_or(Ping::Up), listed)
+    });
+    match (listed, pinged) {
+        (Ok(read), _) => Ok(read),
+        (Err(_), Ping::Down(said)) => {
+            Err(match attempt(cluster, Form::Text, deadline, timeout, &AtomicBool::new(false)) {
+                Attempt::Failed(e) if !e.reason.starts_with("no answer") => e,
+                _ => ClusterError {
                     reason: format!("Unable to contact slurm controller (`scontrol ping`: {said})"),
                     hint: Some(format!(
                         "check that slurmctld is running and that munged answers (`munge -n | unmunge`) on {}",
                         where_(cluster)
                     )),
-                }),
-            }
+                },
+            })
         }
-        Outcome::Exited { code, stderr, .. } => Err(failure(cluster, &args, code, &stderr)),
-        Outcome::NotStarted(..) => match attempt(cluster, Form::Text, deadline, timeout) {
-            Attempt::Failed(e) => Err(e),
-            _ => Ok(()),
-        },
+        (Err(Some(e)), _) => Err(e),
+        (Err(None), Ping::Failed(e)) => Err(e),
+        (Err(None), Ping::Up) => Err(timed_out(cluster, timeout)),
     }
-}
-
-/// Reads every node of `cluster` within `timeout`, in the best form its Slurm
-/// prints; the form that worked is remembered for the next call.
-pub fn read_nodes(cluster: &ClusterDef, timeout: Duration) -> Result<(Listing, Form), ClusterError> {
-    let deadline = Instant::now() + timeout;
-    ping(cluster, deadline, timeout)?;
-    let mut forms = vec![Form::ScontrolJson, Form::SinfoJson, Form::Text];
-    if let Some(f) = remembered(&cluster.name) {
-        forms.retain(|x| *x != f);
-        forms.insert(0, f);
-    }
-    for form in forms {
-        match attempt(cluster, form, deadline, timeout) {
-            Attempt::Read(l) => {
-                remember(&cluster.name, form);
-                return Ok((l, form));
-            }
-            Attempt::Unsupported => continue,
-            Attempt::Failed(e) => return Err(e),
-        }
-    }
-    Err(ClusterError {
-        reason: "none of `scontrol show node --json`, `sinfo --json`, `scontrol -o -d show node` worked".into(),
-        hint: Some(format!("run `scontrol -o -d show node` on {} to see why", where_(cluster))),
-    })
 }
 
 /// `scontrol --version` → `22.05.8`.
