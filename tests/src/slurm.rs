@@ -50,8 +50,11 @@ fn read_pid(file: &Path) -> Option<i32> {
 }
 
 fn alive(pid: i32) -> bool {
+    // A zombie has exited: its parent (often not us, for a daemon) reaps it.
+    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| s.rsplit(')').next().and_then(|r| r.split_whitespace().next()) == Some("Z"));
     // SAFETY: signal 0 only checks.
-    unsafe { libc::kill(pid, 0) == 0 }
+    !zombie && unsafe { libc::kill(pid, 0) == 0 }
 }
 
 /// Stops `pid`: SIGTERM, then SIGKILL if it is still there after 5 s.

@@ -231,7 +231,13 @@ enum Attempt {
     Failed(ClusterError),
     /// Given up on (the controller is down).
     Cancelled,
+    /// `scontrol ping`, run first in the same ssh session, said the
+    /// controller is DOWN (its first line).
+    Down(String),
 }
+
+/// Printed between `scontrol ping` and the listing in one ssh session.
+const PINGED: &str = "@@skyhost-ping-ok@@";
 
 fn unsupported(stderr: &str) -> bool {
     let l = stderr.to_ascii_lowercase();
@@ -243,9 +249,38 @@ fn unsupported(stderr: &str) -> bool {
         || l.contains("plugin")
 }
 
-fn attempt(cluster: &ClusterDef, form: Form, deadline: Instant, timeout: Duration, cancel: &AtomicBool) -> Attempt {
+/// Runs the listing `form` on `cluster`. Over ssh with `with_ping`, one
+/// session runs `scontrol ping && echo MARK && LISTING` (fixed words only): a
+/// session costs a round trip or two, and two at once on one connection are
+/// not faster than one after the other.
+fn attempt(
+    cluster: &ClusterDef,
+    form: Form,
+    deadline: Instant,
+    timeout: Duration,
+    cancel: &AtomicBool,
+    with_ping: bool,
+) -> Attempt {
     let args = form.args();
-    match run_until(command(cluster, timeout, args), deadline, cancel) {
+    let with_ping = with_ping && matches!(cluster.transport, Transport::Ssh(_));
+    let cmd = if with_ping {
+        let mut words = vec!["scontrol", "ping", "&&", "echo", PINGED, "&&"];
+        words.extend(args);
+        command(cluster, timeout, &words)
+    } else {
+        command(cluster, timeout, args)
+    };
+    let outcome = match run_until(cmd, deadline, cancel) {
+        Outcome::Exited { code, stdout, stderr } if with_ping => match stdout.split_once(PINGED) {
+            Some((_, rest)) => Outcome::Exited { code, stdout: rest.trim_start_matches('\n').to_string(), stderr },
+            None if code != 255 && stdout.contains(" is DOWN") => {
+                return Attempt::Down(stdout.lines().next().unwrap_or_default().trim().to_string());
+            }
+            None => return Attempt::Failed(failure(cluster, &["scontrol", "ping"], code, &stderr)),
+        },
+        other => other,
+    };
+    match outcome {
         Outcome::TimedOut => Attempt::Failed(timed_out(cluster, timeout)),
         Outcome::Cancelled => Attempt::Cancelled,
         Outcome::NotStarted(std::io::ErrorKind::NotFound, _) => Attempt::Failed(ClusterError {
@@ -285,7 +320,7 @@ fn attempt(cluster: &ClusterDef, form: Form, deadline: Instant, timeout: Duratio
                     // the plain command says it, when there is time left.
                     if form == Form::SinfoJson
                         && deadline > Instant::now()
-                        && let Attempt::Failed(e) = attempt(cluster, Form::Text, deadline, timeout, cancel)
+                        && let Attempt::Failed(e) = attempt(cluster, Form::Text, deadline, timeout, cancel, false)
                     {
                         return Attempt::Failed(e);
                     }
@@ -322,42 +357,74 @@ fn ping(cluster: &ClusterDef, deadline: Instant, timeout: Duration, cancel: &Ato
     }
 }
 
+/// Why no listing came.
+enum NoListing {
+    Failed(ClusterError),
+    Cancelled,
+    Down(String),
+}
+
 /// The listing forms in order, the remembered one first.
 fn list(
     cluster: &ClusterDef,
     deadline: Instant,
     timeout: Duration,
     cancel: &AtomicBool,
-) -> Result<(Listing, Form), Option<ClusterError>> {
+    with_ping: bool,
+) -> Result<(Listing, Form), NoListing> {
     let mut forms = vec![Form::ScontrolJson, Form::SinfoJson, Form::Text];
     if let Some(f) = remembered(cluster) {
         forms.retain(|x| *x != f);
         forms.insert(0, f);
     }
     for form in forms {
-        match attempt(cluster, form, deadline, timeout, cancel) {
+        match attempt(cluster, form, deadline, timeout, cancel, with_ping) {
             Attempt::Read(l) => {
                 remember(cluster, form);
                 return Ok((l, form));
             }
             Attempt::Unsupported => continue,
-            Attempt::Failed(e) => return Err(Some(e)),
-            Attempt::Cancelled => return Err(None),
+            Attempt::Failed(e) => return Err(NoListing::Failed(e)),
+            Attempt::Cancelled => return Err(NoListing::Cancelled),
+            Attempt::Down(said) => return Err(NoListing::Down(said)),
         }
     }
-    Err(Some(ClusterError {
+    Err(NoListing::Failed(ClusterError {
         reason: "none of `scontrol show node --json`, `sinfo --json`, `scontrol -o -d show node` worked".into(),
         hint: Some(format!("run `scontrol -o -d show node` on {} to see why", where_(cluster))),
     }))
 }
 
+/// The controller is DOWN by `scontrol ping`: the plain listing says why
+/// (no controller, or munge) within the deadline; else ping's own words.
+fn explain_down(cluster: &ClusterDef, said: &str, deadline: Instant, timeout: Duration) -> ClusterError {
+    match attempt(cluster, Form::Text, deadline, timeout, &AtomicBool::new(false), false) {
+        Attempt::Failed(e) if !e.reason.starts_with("no answer") => e,
+        _ => ClusterError {
+            reason: format!("Unable to contact slurm controller (`scontrol ping`: {said})"),
+            hint: Some(format!(
+                "check that slurmctld is running and that munged answers (`munge -n | unmunge`) on {}",
+                where_(cluster)
+            )),
+        },
+    }
+}
+
 /// Reads every node of `cluster` within `timeout`, in the best form its Slurm
-/// prints (the form that worked is remembered for the next call).
-/// `scontrol ping` runs beside the listing: when it says the controller is
-/// DOWN, the listing is stopped and the plain listing (within the deadline)
-/// tells why, no controller or munge.
+/// prints (the form that worked is remembered for the next call), with
+/// `scontrol ping` first, which answers at once when the controller is down
+/// where a listing waits ~9 s. Over ssh the two share one session; here, the
+/// ping runs beside the listing and stops it when it says DOWN.
 pub fn read_nodes(cluster: &ClusterDef, timeout: Duration) -> Result<(Listing, Form), ClusterError> {
     let deadline = Instant::now() + timeout;
+    if matches!(cluster.transport, Transport::Ssh(_)) {
+        return match list(cluster, deadline, timeout, &AtomicBool::new(false), true) {
+            Ok(read) => Ok(read),
+            Err(NoListing::Failed(e)) => Err(e),
+            Err(NoListing::Down(said)) => Err(explain_down(cluster, &said, deadline, timeout)),
+            Err(NoListing::Cancelled) => Err(timed_out(cluster, timeout)),
+        };
+    }
     let cancel = AtomicBool::new(false);
     let (pinged, listed) = std::thread::scope(|s| {
         let pinger = s.spawn(|| {
@@ -367,26 +434,16 @@ pub fn read_nodes(cluster: &ClusterDef, timeout: Duration) -> Result<(Listing, F
             }
             p
         });
-        let listed = list(cluster, deadline, timeout, &cancel);
+        let listed = list(cluster, deadline, timeout, &cancel, false);
         (pinger.join().unwrap_or(Ping::Up), listed)
     });
     match (listed, pinged) {
         (Ok(read), _) => Ok(read),
-        (Err(_), Ping::Down(said)) => {
-            Err(match attempt(cluster, Form::Text, deadline, timeout, &AtomicBool::new(false)) {
-                Attempt::Failed(e) if !e.reason.starts_with("no answer") => e,
-                _ => ClusterError {
-                    reason: format!("Unable to contact slurm controller (`scontrol ping`: {said})"),
-                    hint: Some(format!(
-                        "check that slurmctld is running and that munged answers (`munge -n | unmunge`) on {}",
-                        where_(cluster)
-                    )),
-                },
-            })
-        }
-        (Err(Some(e)), _) => Err(e),
-        (Err(None), Ping::Failed(e)) => Err(e),
-        (Err(None), Ping::Up) => Err(timed_out(cluster, timeout)),
+        (Err(_), Ping::Down(said)) => Err(explain_down(cluster, &said, deadline, timeout)),
+        (Err(NoListing::Failed(e)), _) => Err(e),
+        (Err(NoListing::Down(said)), _) => Err(explain_down(cluster, &said, deadline, timeout)),
+        (Err(NoListing::Cancelled), Ping::Failed(e)) => Err(e),
+        (Err(NoListing::Cancelled), Ping::Up) => Err(timed_out(cluster, timeout)),
     }
 }
 
