@@ -242,6 +242,48 @@ impl Slurm {
         panic!("GresUsed never became {used}: {:?}", self.try_scontrol(&["-d", "-o", "show", "node", &self.node]));
     }
 
+    /// Starts slurmrestd (22.05: `openapi/v0.0.38`, `rest_auth/local`) on a
+    /// Unix socket; it refuses to run as root, so it runs as `nobody`.
+    pub fn start_rest(&self) -> Result<RestD, String> {
+        if !Path::new("/usr/sbin/slurmrestd").exists() {
+            return Err(
+                "/usr/sbin/slurmrestd is missing: install slurmrestd (.ci/run does) to test the REST path".into()
+            );
+        }
+        use std::os::unix::fs::PermissionsExt;
+        let dir = self.dir().join("rest");
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        // nobody must pass through the cluster's directory to its socket and munge's.
+        std::fs::set_permissions(self.dir(), std::fs::Permissions::from_mode(0o711)).map_err(|e| e.to_string())?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).map_err(|e| e.to_string())?;
+        let socket = dir.join("rest.sock");
+        let child = Command::new("/usr/sbin/slurmrestd")
+            .arg("-f")
+            .arg(self.conf())
+            .args(["-a", "rest_auth/local", "-s", "openapi/v0.0.38", "-u", "nobody"])
+            .arg(format!("unix:{}", socket.display()))
+            .env("SLURM_CONF", self.conf())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.join("slurmrestd.log")).map_err(|e| e.to_string())?)
+            .spawn()
+            .map_err(|e| format!("slurmrestd: {e}"))?;
+        let mut rest = RestD { child, socket };
+        for _ in 0..100 {
+            if std::os::unix::net::UnixStream::connect(&rest.socket).is_ok() {
+                return Ok(rest);
+            }
+            if let Ok(Some(status)) = rest.child.try_wait() {
+                return Err(format!(
+                    "slurmrestd exited ({status}): {}",
+                    std::fs::read_to_string(dir.join("slurmrestd.log")).unwrap_or_default().trim()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err("slurmrestd did not listen within 5 s".into())
+    }
+
     fn pid(&self, daemon: &str) -> Option<i32> {
         read_pid(&self.dir().join(format!("{daemon}.pid")))
     }
@@ -372,5 +414,19 @@ impl Drop for Sshd {
             stop_pid(child);
         }
         stop_pid(self.pid);
+    }
+}
+
+/// A running slurmrestd; stopped by its PID when dropped.
+pub struct RestD {
+    child: std::process::Child,
+    /// Its Unix socket.
+    pub socket: PathBuf,
+}
+
+impl Drop for RestD {
+    fn drop(&mut self) {
+        stop_pid(self.child.id() as i32);
+        let _ = self.child.wait();
     }
 }

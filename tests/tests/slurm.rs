@@ -178,6 +178,38 @@ fn a_real_slurm_locally_and_over_ssh() {
         doc["clusters"][0]["clusters"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
     assert_eq!(names, vec!["cfg"], "{doc}");
     assert!(doc["clusters"][0]["clusters"][0]["error"].is_null(), "{doc}");
+    // slurmrestd's REST API over its Unix socket (rest_auth/local), and one
+    // whose socket is not there.
+    match slurm.start_rest() {
+        Err(why) => skip(&format!("the REST part: {why}")),
+        Ok(rest) => {
+            sb.write_config(&format!(
+                "[slurm]\n[[slurm.clusters]]\nname = \"rest\"\nrest_url = \"unix:{}\"\n\
+                 [[slurm.clusters]]\nname = \"norest\"\nrest_url = \"unix:{}/none.sock\"\n",
+                rest.socket.display(),
+                slurm.dir().display()
+            ));
+            let run = sb.run(["show-gpus", "--infra", "slurm/rest", "-o", "json"]);
+            let doc = run.expect_code(0).json();
+            let c = &doc["clusters"][0]["clusters"][0];
+            assert!(c["error"].is_null(), "{c}");
+            assert_eq!(c["gpus"], clusters[0]["gpus"], "REST and ssh read the same GPUs");
+            assert_eq!(c["nodes"].as_array().unwrap().len(), 4);
+            let run = sb.run(["check", "slurm", "--context", "rest"]);
+            run.expect_code(0).expect_no_panic();
+            assert!(run.stdout.contains("rest: ok. reachable; Slurm 22.05"), "{}", run.stdout);
+            assert!(run.stdout.contains("2 partitions") && run.stdout.contains("slurmrestd"), "{}", run.stdout);
+            let run = sb.run(["show-gpus", "--infra", "slurm/norest"]);
+            run.expect_no_panic();
+            assert!(
+                run.stderr.contains("Slurm cluster 'norest' failed: slurmrestd at unix:")
+                    && run.stderr.contains("cannot connect"),
+                "{}",
+                run.stderr
+            );
+        }
+    }
+
     sb.write_config("[slurm]\n[[slurm.clusters]]\nname = \"x\"\nsssh = \"a@b\"\n");
     let run = sb.run(["show-gpus", "--infra", "slurm"]);
     run.expect_code(1).expect_no_panic();

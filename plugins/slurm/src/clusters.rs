@@ -17,6 +17,8 @@ pub enum Transport {
     },
     /// Through the system `ssh` client.
     Ssh(SshTarget),
+    /// Through slurmrestd's REST API.
+    Rest(crate::rest::RestTarget),
 }
 
 /// An SSH destination. Everything is handed to OpenSSH as separate arguments.
@@ -83,6 +85,14 @@ pub struct ClusterConfig {
     pub ssh_options: Vec<String>,
     /// `SLURM_CONF` for a local cluster.
     pub slurm_conf: Option<PathBuf>,
+    /// slurmrestd: `unix:/path/to/socket` or `http://host:port`.
+    pub rest_url: Option<String>,
+    /// JWT for slurmrestd (`scontrol token`).
+    pub token: Option<String>,
+    /// A file holding the JWT (or `SLURM_JWT=...` as `scontrol token` prints it).
+    pub token_file: Option<PathBuf>,
+    /// User name sent with the token.
+    pub rest_user: Option<String>,
 }
 
 fn config_error(message: String, hint: &str) -> PluginError {
@@ -178,8 +188,37 @@ pub fn discover(settings: &Settings, home: Option<&Path>) -> Result<Vec<ClusterD
                 "give each cluster a name, e.g. name = \"hpc\"",
             ));
         }
-        let transport = match (&c.ssh, c.local) {
-            (Some(dest), false) => {
+        let transport = match (&c.ssh, c.local, &c.rest_url) {
+            (None, false, Some(url)) => {
+                let token = match (&c.token, &c.token_file) {
+                    (Some(t), None) => Some(t.clone()),
+                    (None, Some(f)) => {
+                        let f = expand(f, home);
+                        let text = std::fs::read_to_string(&f).map_err(|e| {
+                            config_error(
+                                format!("{at}: cannot read token_file {}: {e}", f.display()),
+                                "write the token (`scontrol token`) into it",
+                            )
+                        })?;
+                        Some(text.trim().trim_start_matches("SLURM_JWT=").to_string())
+                    }
+                    (None, None) => None,
+                    (Some(_), Some(_)) => {
+                        return Err(config_error(
+                            format!("{at}: give `token` or `token_file`, not both"),
+                            "keep one of them",
+                        ));
+                    }
+                };
+                if !(url.starts_with("unix:") || url.starts_with("http://")) {
+                    return Err(config_error(
+                        format!("{at}: rest_url = {url:?} is neither unix:/path nor http://host:port"),
+                        "https is not supported: reach slurmrestd through its unix socket or an ssh tunnel",
+                    ));
+                }
+                Transport::Rest(crate::rest::RestTarget { url: url.clone(), token, user: c.rest_user.clone() })
+            }
+            (Some(dest), false, None) => {
                 if dest.is_empty() || dest.starts_with('-') || dest.contains(char::is_whitespace) {
                     return Err(config_error(
                         format!("{at}: ssh = {dest:?} is not a destination"),
@@ -203,11 +242,11 @@ pub fn discover(settings: &Settings, home: Option<&Path>) -> Result<Vec<ClusterD
                     options: c.ssh_options.clone(),
                 })
             }
-            (None, true) => Transport::Local { slurm_conf: c.slurm_conf.as_deref().map(|p| expand(p, home)) },
+            (None, true, None) => Transport::Local { slurm_conf: c.slurm_conf.as_deref().map(|p| expand(p, home)) },
             _ => {
                 return Err(config_error(
-                    format!("{at}: give exactly one of `ssh = \"user@host\"` or `local = true`"),
-                    "write ssh = \"user@host\" for a login node, or local = true for this machine",
+                    format!("{at}: give exactly one of `ssh = \"user@host\"`, `local = true` or `rest_url = \"...\"`"),
+                    "write ssh = \"user@host\" for a login node, local = true for this machine, or rest_url for slurmrestd",
                 ));
             }
         };

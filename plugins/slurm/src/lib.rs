@@ -11,6 +11,7 @@ pub mod clusters;
 pub mod gpu_names;
 pub mod gres;
 pub mod nodes;
+pub mod rest;
 pub mod run;
 pub mod state;
 pub mod summary;
@@ -42,7 +43,7 @@ fn settings(value: Option<&serde_json::Value>) -> Result<Settings, PluginError> 
         Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
             PluginError::new(ErrorKind::Config, format!("config [slurm]: {e}")).with_hint(
                 "keys under [slurm] are clusters, allowed_clusters, timeout_secs, config_file, detect_local; \
-                 each [[slurm.clusters]] has name and ssh = \"user@host\" or local = true",
+                 each [[slurm.clusters]] has name and ssh = \"user@host\", local = true or rest_url",
             )
         }),
     }
@@ -129,7 +130,12 @@ impl Slurm {
             },
             Ok((listing, form)) => {
                 let version = listing.version.clone().or_else(|| transport::version(d, t));
-                let partitions = transport::partitions(d, t);
+                let partitions = transport::partitions(d, t).or_else(|| {
+                    let mut names: Vec<&String> = listing.nodes.iter().flat_map(|n| &n.partitions).collect();
+                    names.sort();
+                    names.dedup();
+                    Some(names.len())
+                });
                 let c = summary::summarise(&d.name, &listing.nodes, &summary::Filter::default());
                 let gpu_nodes = c.nodes.iter().filter(|n| n.gpu_total > 0).count();
                 let types: Vec<String> =
@@ -158,6 +164,7 @@ fn form_words(form: transport::Form) -> &'static str {
         transport::Form::ScontrolJson => "scontrol show node --json",
         transport::Form::SinfoJson => "sinfo --json",
         transport::Form::Text => "scontrol --oneliner --details show node",
+        transport::Form::Rest => "slurmrestd /slurm/v0.0.NN/nodes/",
     }
 }
 

@@ -31,6 +31,8 @@ pub enum Form {
     SinfoJson,
     /// `scontrol --oneliner --details show node`.
     Text,
+    /// slurmrestd's `/slurm/v0.0.NN/nodes/`.
+    Rest,
 }
 
 impl Form {
@@ -38,7 +40,7 @@ impl Form {
         match self {
             Form::ScontrolJson => &["scontrol", "show", "node", "--json"],
             Form::SinfoJson => &["sinfo", "--json"],
-            Form::Text => &["scontrol", "--oneliner", "--details", "show", "node"],
+            Form::Text | Form::Rest => &["scontrol", "--oneliner", "--details", "show", "node"],
         }
     }
 }
@@ -61,6 +63,7 @@ impl Form {
             Form::ScontrolJson => "scontrol-json",
             Form::SinfoJson => "sinfo-json",
             Form::Text => "text",
+            Form::Rest => "rest",
         }
     }
 
@@ -153,6 +156,9 @@ pub fn command(cluster: &ClusterDef, timeout: Duration, args: &[&str]) -> Comman
             c
         }
         Transport::Ssh(t) => ssh_command(t, timeout, args),
+        // REST clusters run no command (read_nodes goes to rest.rs first);
+        // should one be asked anyway, it fails plainly.
+        Transport::Rest(_) => Command::new("/bin/false"),
     }
 }
 
@@ -160,6 +166,7 @@ fn where_(cluster: &ClusterDef) -> String {
     match &cluster.transport {
         Transport::Local { .. } => "this machine".to_string(),
         Transport::Ssh(t) => format!("'{}' (over ssh)", t.destination),
+        Transport::Rest(t) => format!("slurmrestd at {}", t.url),
     }
 }
 
@@ -177,7 +184,7 @@ fn failure(cluster: &ClusterDef, args: &[&str], code: i32, stderr: &str) -> Clus
         let ssh_line = if line.is_empty() { format!("ssh exited with status {code}") } else { line.clone() };
         let dest = match &cluster.transport {
             Transport::Ssh(t) => t.destination.clone(),
-            Transport::Local { .. } => String::new(),
+            Transport::Local { .. } | Transport::Rest(_) => String::new(),
         };
         (
             format!("ssh: {ssh_line}"),
@@ -285,7 +292,9 @@ fn attempt(
         Outcome::Cancelled => Attempt::Cancelled,
         Outcome::NotStarted(std::io::ErrorKind::NotFound, _) => Attempt::Failed(ClusterError {
             reason: match &cluster.transport {
-                Transport::Local { .. } => format!("`{}` is not installed on this machine", args[0]),
+                Transport::Local { .. } | Transport::Rest(_) => {
+                    format!("`{}` is not installed on this machine", args[0])
+                }
                 Transport::Ssh(_) => "the `ssh` client is not installed on this machine".to_string(),
             },
             hint: Some("install the Slurm client commands (Debian: slurm-client) or OpenSSH's client".into()),
@@ -416,6 +425,9 @@ fn explain_down(cluster: &ClusterDef, said: &str, deadline: Instant, timeout: Du
 /// where a listing waits ~9 s. Over ssh the two share one session; here, the
 /// ping runs beside the listing and stops it when it says DOWN.
 pub fn read_nodes(cluster: &ClusterDef, timeout: Duration) -> Result<(Listing, Form), ClusterError> {
+    if let Transport::Rest(t) = &cluster.transport {
+        return crate::rest::read_nodes(t, &cluster.origin, timeout).map(|l| (l, Form::Rest));
+    }
     let deadline = Instant::now() + timeout;
     if matches!(cluster.transport, Transport::Ssh(_)) {
         return match list(cluster, deadline, timeout, &AtomicBool::new(false), true) {
@@ -447,8 +459,11 @@ pub fn read_nodes(cluster: &ClusterDef, timeout: Duration) -> Result<(Listing, F
     }
 }
 
-/// `scontrol --version` → `22.05.8`.
+/// `scontrol --version` → `22.05.8` (not for REST clusters: their answer names it).
 pub fn version(cluster: &ClusterDef, timeout: Duration) -> Option<String> {
+    if matches!(cluster.transport, Transport::Rest(_)) {
+        return None;
+    }
     match run(command(cluster, timeout, &["scontrol", "--version"]), Instant::now() + timeout) {
         Outcome::Exited { code: 0, stdout, .. } => stdout.split_whitespace().last().map(str::to_string),
         _ => None,
@@ -457,6 +472,10 @@ pub fn version(cluster: &ClusterDef, timeout: Duration) -> Option<String> {
 
 /// Number of partitions (`scontrol show partition -o` lines).
 pub fn partitions(cluster: &ClusterDef, timeout: Duration) -> Option<usize> {
+    if matches!(cluster.transport, Transport::Rest(_)) {
+        // Counted from the nodes by the caller.
+        return None;
+    }
     match run(command(cluster, timeout, &["scontrol", "--oneliner", "show", "partition"]), Instant::now() + timeout) {
         Outcome::Exited { code: 0, stdout, .. } => {
             Some(stdout.lines().filter(|l| l.starts_with("PartitionName=")).count())
