@@ -82,6 +82,14 @@ fn a_real_slurm_locally_and_over_ssh() {
             vec!["local", &node, "gpu,all", "MIXED", "L4", "1 of 2 free"],
         ]
     );
+    // The default listing: the Slurm section before the clouds.
+    let with_aws = sandbox(&slurm, "").with_plugins(&["aws"]);
+    let run = with_aws.run(["show-gpus"]);
+    run.expect_code(0).expect_no_panic();
+    let (slurm_part, cloud_part) = run.stdout.split_once("\n\nCloud GPUs\n").expect("a Cloud GPUs title after Slurm");
+    assert!(slurm_part.starts_with("Slurm GPUs\nSlurm Cluster: local\n"), "{}", run.stdout);
+    assert!(cloud_part.starts_with("COMMON_GPU"), "{}", run.stdout);
+
     // Without -v: no per-node table. A name and a quantity filter.
     let run = sb.run(["show-gpus", "--infra", "slurm/local"]);
     assert!(!run.expect_code(0).stdout.contains("per-node"), "{}", run.stdout);

@@ -483,3 +483,38 @@ pub fn partitions(cluster: &ClusterDef, timeout: Duration) -> Option<usize> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssh_gets_every_value_as_its_own_argument() {
+        let t = SshTarget {
+            config_file: None,
+            destination: "me@login; rm -rf /".into(),
+            port: Some(2222),
+            identity_file: Some("/k ey".into()),
+            proxy_jump: Some("jump".into()),
+            options: vec!["StrictHostKeyChecking=accept-new".into()],
+        };
+        let c = ssh_command(&t, Duration::from_secs(7), Form::SinfoJson.args());
+        let args: Vec<String> = c.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        assert_eq!(c.get_program(), "ssh");
+        for want in ["-T", "BatchMode=yes", "ConnectTimeout=7", "ControlMaster=auto", "-p", "2222", "-J", "jump"] {
+            assert!(args.iter().any(|a| a == want), "{want} in {args:?}");
+        }
+        assert!(args.iter().any(|a| a == "/k ey"), "{args:?}");
+        let dash = args.iter().position(|a| a == "--").unwrap();
+        assert_eq!(&args[dash + 1..], ["me@login; rm -rf /", "sinfo", "--json"]);
+    }
+
+    #[test]
+    fn form_memory_is_keyed_by_name_and_target() {
+        let a =
+            ClusterDef { name: "a".into(), transport: Transport::Local { slurm_conf: None }, origin: String::new() };
+        let b = ClusterDef { transport: Transport::Local { slurm_conf: Some("/x".into()) }, ..a.clone() };
+        assert_ne!(form_key(&a), form_key(&b));
+        assert_eq!(Form::from_word(Form::SinfoJson.word()), Some(Form::SinfoJson));
+    }
+}
