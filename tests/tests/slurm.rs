@@ -15,7 +15,11 @@ fn sandbox(slurm: &Slurm, ssh_config: &str) -> Sandbox {
     let sb = Sandbox::new().with_plugins(&["slurm"]);
     std::fs::create_dir_all(sb.path().join("home/.slurm")).unwrap();
     std::fs::write(sb.path().join("home/.slurm/config"), ssh_config).unwrap();
-    let runtime = tempfile::Builder::new().prefix("skyrun-").tempdir_in("/tmp").unwrap().keep();
+    // A runtime directory of its own (control sockets), removed with the
+    // cluster's directory; short, as socket paths must be.
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let runtime = slurm.dir().join(format!("run{}", N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
+    std::fs::create_dir_all(&runtime).unwrap();
     sb.env("SLURM_CONF", slurm.conf()).env("XDG_RUNTIME_DIR", runtime)
 }
 
