@@ -143,7 +143,7 @@ pub struct ShowGpusArgs {
     #[arg(short = 'a', long = "all", conflicts_with = "accelerator")]
     pub all: bool,
 
-    /// Where to look: CLOUD[/REGION], `k8s`, or kubernetes/CONTEXT
+    /// Where to look: CLOUD[/REGION], `k8s`, kubernetes/CONTEXT, `slurm`, or slurm/CLUSTER
     #[arg(long, value_name = "INFRA")]
     pub infra: Option<String>,
 

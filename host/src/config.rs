@@ -24,6 +24,9 @@ pub struct Config {
     pub plugins: PluginsConfig,
     /// `[client]`.
     pub client: ClientConfig,
+    /// `[slurm]`: passed to the Slurm plugin as JSON, which checks its keys;
+    /// the host reads `allowed_clusters` and `timeout_secs` (see [`ClusterBackendSection`]).
+    pub slurm: Option<toml::Table>,
 }
 
 /// `[client]`: how `--server` reaches a server.
@@ -34,6 +37,38 @@ pub struct ClientConfig {
     pub token_file: Option<PathBuf>,
     /// PEM certificates to trust for an `https://` server, instead of the public roots.
     pub ca_file: Option<PathBuf>,
+}
+
+/// What the host reads of a cluster backend's own section (`[slurm]`).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ClusterBackendSection {
+    /// `allowed_clusters`: a list, or `"all"`.
+    pub allowed: Option<AllowedContexts>,
+    /// `timeout_secs`: deadline per cluster.
+    pub timeout_secs: Option<f64>,
+    /// The whole section, as JSON, for the plugin.
+    pub json: serde_json::Value,
+}
+
+impl ClusterBackendSection {
+    /// Reads `[name]`; the error names the key.
+    pub fn from_table(name: &str, table: &toml::Table) -> Result<Self, String> {
+        let allowed = match table.get("allowed_clusters") {
+            None => None,
+            Some(v) => Some(
+                AllowedContexts::deserialize(v.clone())
+                    .map_err(|e| format!("[{name}] allowed_clusters: {}", e.to_string().trim()))?,
+            ),
+        };
+        let timeout_secs = match table.get("timeout_secs") {
+            None => None,
+            Some(toml::Value::Integer(i)) => Some(TIMEOUT.check(&format!("[{name}] timeout_secs"), *i as f64)?),
+            Some(toml::Value::Float(f)) => Some(TIMEOUT.check(&format!("[{name}] timeout_secs"), *f)?),
+            Some(_) => return Err(format!("[{name}] timeout_secs must be a number of seconds")),
+        };
+        let json = serde_json::to_value(table).map_err(|e| format!("[{name}]: {e}"))?;
+        Ok(Self { allowed, timeout_secs, json })
+    }
 }
 
 /// `[plugins]`: how plugins run.
@@ -241,6 +276,9 @@ impl Config {
                 range.check(key, v)?;
             }
         }
+        if let Some(t) = &self.slurm {
+            ClusterBackendSection::from_table("slurm", t)?;
+        }
         let counts = [
             ("[serve] max_backend_calls", self.serve.max_backend_calls, 1024.0),
             ("[serve] max_connections", self.serve.max_connections, 1_000_000.0),
@@ -318,6 +356,17 @@ mod tests {
     fn rejects_unknown_keys_and_bad_context_words() {
         assert!(toml::from_str::<Config>("plugin_dirs = []").is_err());
         assert!(toml::from_str::<Config>("[kubernetes]\nallowed_contexts = \"some\"").is_err());
+        let slurm: Config = toml::from_str(
+            "[slurm]\nallowed_clusters = [\"a\"]\ntimeout_secs = 3\n[[slurm.clusters]]\nname = \"a\"\nlocal = true",
+        )
+        .unwrap();
+        let section = ClusterBackendSection::from_table("slurm", slurm.slurm.as_ref().unwrap()).unwrap();
+        assert_eq!(section.allowed, Some(AllowedContexts::List(vec!["a".into()])));
+        assert_eq!(section.json["clusters"][0]["local"], true);
+        let bad: Config = toml::from_str("[slurm]\ntimeout_secs = -1").unwrap();
+        assert!(bad.validate().unwrap_err().starts_with("[slurm] timeout_secs = -1"));
+        let bad: Config = toml::from_str("[slurm]\nallowed_clusters = \"some\"").unwrap();
+        assert!(bad.validate().unwrap_err().starts_with("[slurm] allowed_clusters"));
         let list: Config = toml::from_str("[kubernetes]\nallowed_contexts = [\"a\", \"b\"]").unwrap();
         assert_eq!(list.kubernetes.allowed_contexts, Some(AllowedContexts::List(vec!["a".into(), "b".into()])));
     }

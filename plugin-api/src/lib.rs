@@ -80,6 +80,10 @@
 //!   load 1.3 plugins and a 1.3 host loads 1.0 to 1.2 plugins (the test suite
 //!   keeps plugins built against frozen 1.0 and 1.2 copies of this crate).
 //!   [`export_backend!`] with a hand-written [`Backend`] still works.
+//!   Also in 1.3, for cluster backends other than Kubernetes (Slurm): [`ClusterQuery::settings`]
+//!   and [`CheckRequest::settings`] carry the backend's config section;
+//!   [`Cluster::partitions`], [`ClusterNode::state`], [`ClusterNode::partitions`],
+//!   [`ClusterNode::gpus`] and [`ClusterReport::cluster_noun`].
 
 pub mod abi;
 pub mod protocol;

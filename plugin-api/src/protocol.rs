@@ -287,11 +287,22 @@ pub struct ClusterQuery {
     pub name: Option<String>,
     /// Only nodes that can give this many GPUs.
     pub quantity: Option<u32>,
+    /// The backend's own section of skyhost's config file (`[slurm]`), as
+    /// JSON; the backend validates it. (since 1.3)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settings: Option<serde_json::Value>,
 }
 
 impl Default for ClusterQuery {
     fn default() -> Self {
-        Self { clusters: Vec::new(), all_clusters: false, timeout_secs: 10.0, name: None, quantity: None }
+        Self {
+            clusters: Vec::new(),
+            all_clusters: false,
+            timeout_secs: 10.0,
+            name: None,
+            quantity: None,
+            settings: None,
+        }
     }
 }
 
@@ -303,6 +314,10 @@ pub struct ClusterReport {
     pub clusters: Vec<Cluster>,
     /// Notes about the selection (contexts skipped and why).
     pub notes: Vec<String>,
+    /// What one cluster is called in messages: `context` when unset (Kubernetes),
+    /// `cluster` (Slurm). (since 1.3)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_noun: Option<String>,
 }
 
 /// The GPUs of one cluster, or why they could not be read.
@@ -319,6 +334,31 @@ pub struct Cluster {
     pub nodes: Vec<ClusterNode>,
     /// Notes on this cluster (pods not listable, unlabelled GPU nodes).
     pub notes: Vec<String>,
+    /// Per partition (Slurm) totals, in the cluster's order. (since 1.3)
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub partitions: Vec<ClusterPartition>,
+}
+
+/// The GPUs of one partition of a cluster. (since 1.3)
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClusterPartition {
+    /// Partition name.
+    pub name: String,
+    /// Per GPU type totals over the partition's nodes, sorted by name.
+    pub gpus: Vec<ClusterGpu>,
+}
+
+/// The GPUs of one type on one node. (since 1.3)
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NodeGpu {
+    /// Canonical GPU name.
+    pub name: String,
+    /// GPUs of this type on the node.
+    pub total: u32,
+    /// Free ones; `None` when unknown.
+    pub free: Option<u32>,
 }
 
 /// Why a cluster could not be read.
@@ -375,6 +415,16 @@ pub struct ClusterNode {
     pub taints: Vec<Taint>,
     /// The node has GPU resources but no label naming the GPU type.
     pub unlabeled_gpu: bool,
+    /// The node's state as its scheduler words it (`MIXED+DRAIN`). (since 1.3)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// Partitions (queues) the node belongs to. (since 1.3)
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub partitions: Vec<String>,
+    /// Every GPU type of the node, when it reports them per type; `gpu`,
+    /// `gpu_total` and `gpu_free` then hold the first type and the sums. (since 1.3)
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gpus: Vec<NodeGpu>,
 }
 
 /// A node taint.
@@ -399,11 +449,14 @@ pub struct CheckRequest {
     pub all_clusters: bool,
     /// As in [`ClusterQuery::timeout_secs`].
     pub timeout_secs: f64,
+    /// As in [`ClusterQuery::settings`]. (since 1.3)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settings: Option<serde_json::Value>,
 }
 
 impl Default for CheckRequest {
     fn default() -> Self {
-        Self { catalog_path: None, clusters: Vec::new(), all_clusters: false, timeout_secs: 10.0 }
+        Self { catalog_path: None, clusters: Vec::new(), all_clusters: false, timeout_secs: 10.0, settings: None }
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod http_files;
 pub mod kube_api;
 pub mod proxy;
+pub mod slurm;
 
 use std::{
     ffi::OsStr,
@@ -239,6 +240,7 @@ impl Sandbox {
             if k.starts_with("SKYHOST_")
                 || k.starts_with("XDG_")
                 || k == "KUBECONFIG"
+                || k == "SLURM_CONF"
                 || k.starts_with("KUBERNETES_SERVICE_")
                 || k.to_ascii_uppercase().ends_with("_PROXY")
                 || k == "NO_COLOR"

@@ -443,8 +443,10 @@ fn kubeconfig_problems_are_named() {
 
     // No kubeconfig at all: Kubernetes is not set up here. A listing that did
     // not ask for it skips it in one note; one that did fails; check says so.
-    let missing =
-        Sandbox::new().with_plugins(&["kubernetes"]).with_plugins(&CLOUDS).env("KUBECONFIG", "/no/such/kubeconfig");
+    let missing = Sandbox::new()
+        .with_plugins(&["kubernetes", "slurm"])
+        .with_plugins(&CLOUDS)
+        .env("KUBECONFIG", "/no/such/kubeconfig");
     let run = missing.run(["check", "kubernetes"]);
     run.expect_code(1);
     assert!(run.stdout.contains("setup: failed. no kubeconfig: /no/such/kubeconfig does not exist"), "{}", run.stdout);
@@ -526,7 +528,7 @@ fn the_kubernetes_section_comes_first_then_the_clouds() {
         ..Default::default()
     });
     let sb = sandbox(&[("prod", &api.url(), TOKEN)], Some("prod"));
-    let sb = CLOUDS.iter().fold(sb, |sb, c| sb.with_plugins(&[c]));
+    let sb = CLOUDS.iter().fold(sb, |sb, c| sb.with_plugins(&[c])).with_plugins(&["slurm"]);
     let run = sb.run(["show-gpus", "H100:8"]);
     run.expect_code(0);
     let (k8s, clouds) =

@@ -270,7 +270,7 @@ fn a_needed_backend_that_is_missing_disabled_or_broken_stops_the_command() {
 
 #[test]
 fn a_usable_backend_that_is_absent_gets_one_short_note() {
-    let sb = Sandbox::new().with_plugins(&CLOUDS);
+    let sb = Sandbox::new().with_plugins(&CLOUDS).with_plugins(&["slurm"]);
     let run = sb.run(["show-gpus"]);
     run.expect_code(0).expect_no_panic();
     assert!(run.stdout.starts_with("COMMON_GPU"), "{}", run.stdout);

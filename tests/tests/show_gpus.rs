@@ -289,7 +289,7 @@ fn json_follows_the_documented_schema_and_holds_what_the_tables_show() {
 
 #[test]
 fn notes_for_missing_and_disabled_backends_come_once_after_the_tables() {
-    let sb = Sandbox::new().with_plugins(&CLOUDS);
+    let sb = Sandbox::new().with_plugins(&CLOUDS).with_plugins(&["slurm"]);
     let run = sb.run(["--disable", "gcp,lambda", "show-gpus", "H100"]);
     run.expect_code(0);
     assert_eq!(

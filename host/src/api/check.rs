@@ -84,12 +84,18 @@ pub fn checks(
 ) -> Result<Vec<BackendCheck>, Unmet> {
     let named: Vec<String> = backends.iter().map(|b| backend_of(b)).collect();
     requirements::check(plugins, &Requirements { needs: named.clone(), uses: Vec::new() }, "check")?;
-    let (clusters, all_clusters) = settings.contexts(contexts, all_contexts);
-    let request = CheckRequest {
-        catalog_path: None,
-        clusters,
-        all_clusters,
-        timeout_secs: settings.cluster_timeout.as_secs_f64(),
+    // Each backend's own selection and deadline (`--context` names Kubernetes
+    // contexts; `check slurm --context X` names a Slurm cluster).
+    let request_for = |backend: &str| {
+        let only = named.len() == 1 && named[0] == backend;
+        let (clusters, all_clusters, timeout, section) = settings.clusters_for(backend, contexts, all_contexts, only);
+        CheckRequest {
+            catalog_path: None,
+            clusters,
+            all_clusters,
+            timeout_secs: timeout.as_secs_f64(),
+            settings: section,
+        }
     };
     let selected: Vec<&crate::plugins::Entry> = plugins
         .entries
@@ -99,7 +105,7 @@ pub fn checks(
     Ok(fan_out(
         selected,
         |e| match e.status {
-            Status::Loaded => check_loaded(plugins, &e.name, &request, &settings.catalogs),
+            Status::Loaded => check_loaded(plugins, &e.name, &request_for(&e.name), &settings.catalogs),
             status => BackendCheck {
                 name: e.name.clone(),
                 display_name: e.display_name().to_string(),

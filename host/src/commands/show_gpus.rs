@@ -32,11 +32,11 @@ fn usage(invoked_as: &str, message: String) -> u8 {
 }
 
 /// Prints `report` in `format`; notes go to stderr after the tables.
-pub fn print_report(report: &GpuReport, format: GpuFormat) -> Result<u8, Failure> {
+pub fn print_report(report: &GpuReport, format: GpuFormat, verbose: bool) -> Result<u8, Failure> {
     match format {
         GpuFormat::Json => print_stdout(&(serde_json::to_string_pretty(report).expect("report serialises") + "\n"))?,
         GpuFormat::Csv => print_stdout(&render::csv(report))?,
-        GpuFormat::Table => print_stdout(&render::tables(report, stdout_color()))?,
+        GpuFormat::Table => print_stdout(&render::tables(report, stdout_color(), verbose))?,
     }
     if format != GpuFormat::Json {
         for n in &report.notes {
@@ -68,7 +68,7 @@ pub fn run(app: &App, args: &ShowGpusArgs, invoked_as: &str) -> Result<u8, Failu
     }
     if let Some(server) = &app.server {
         let report = client::show_gpus(&client::Server::new(server, &app.config.client)?, &req)?;
-        return print_report(&report, args.output);
+        return print_report(&report, args.output, app.verbose > 0);
     }
     let plugins = app.load_plugins()?;
     let command = match &req.infra {
@@ -81,5 +81,5 @@ pub fn run(app: &App, args: &ShowGpusArgs, invoked_as: &str) -> Result<u8, Failu
     let report = progress::with_spinner(&progress, || {
         gather::gather(&plugins, &req, &skipped, &settings, args.output == GpuFormat::Csv, &progress)
     });
-    print_report(&report, args.output)
+    print_report(&report, args.output, app.verbose > 0)
 }

@@ -37,6 +37,8 @@ pub struct GatherSettings {
     pub allowed_contexts: Option<AllowedContexts>,
     /// Deadline per cluster.
     pub cluster_timeout: Duration,
+    /// Sections of other cluster backends (`[slurm]`), by backend name.
+    pub sections: BTreeMap<String, config::ClusterBackendSection>,
 }
 
 impl GatherSettings {
@@ -54,11 +56,48 @@ impl GatherSettings {
             Err(_) => None,
         };
         let timeout = from_env.or(app.config.kubernetes.timeout_secs).unwrap_or(10.0);
+        let mut sections = BTreeMap::new();
+        if let Some(t) = &app.config.slurm {
+            // Checked when the config was loaded.
+            let section = config::ClusterBackendSection::from_table("slurm", t).map_err(Failure::usage)?;
+            sections.insert("slurm".to_string(), section);
+        }
         Ok(Self {
             catalogs: CatalogSettings::from_app(app),
             allowed_contexts: app.config.kubernetes.allowed_contexts.clone(),
             cluster_timeout: Duration::from_secs_f64(timeout),
+            sections,
         })
+    }
+
+    /// What cluster backend `backend` is asked: `(clusters, all, deadline per
+    /// cluster, its config section)`. `--context` names Kubernetes contexts;
+    /// another backend's clusters are named by `--infra <backend>/<cluster>`
+    /// or its `allowed_clusters`; `--infra <backend>` alone (`infra_named`)
+    /// asks all of them, and a listing that does not name the backend asks
+    /// for its default (empty and not `all`: Slurm's every cluster, if any).
+    pub fn clusters_for(
+        &self,
+        backend: &str,
+        named: &[String],
+        all: bool,
+        infra_named: bool,
+    ) -> (Vec<String>, bool, Duration, Option<serde_json::Value>) {
+        if backend == "kubernetes" {
+            let (c, a) = self.contexts(named, all);
+            return (c, a, self.cluster_timeout, None);
+        }
+        let section = self.sections.get(backend);
+        let timeout = section.and_then(|s| s.timeout_secs).map_or(self.cluster_timeout, Duration::from_secs_f64);
+        let json = section.map(|s| s.json.clone());
+        if infra_named && !named.is_empty() {
+            return (named.to_vec(), false, timeout, json);
+        }
+        match section.and_then(|s| s.allowed.clone()) {
+            Some(AllowedContexts::List(list)) => (list, false, timeout, json),
+            Some(AllowedContexts::All) => (Vec::new(), true, timeout, json),
+            None => (Vec::new(), infra_named, timeout, json),
+        }
     }
 
     /// The contexts to ask: those named (`--context`), all of them
@@ -106,15 +145,19 @@ fn wanted(req: &GpuRequest, name: &str) -> bool {
     req.infra.as_deref().is_none_or(|i| i == name)
 }
 
-fn cluster_query(req: &GpuRequest, settings: &GatherSettings) -> ClusterQuery {
-    let (clusters, all_clusters) = settings.contexts(&req.contexts, req.all_contexts);
-    ClusterQuery {
+fn cluster_query(req: &GpuRequest, settings: &GatherSettings, backend: &str) -> (ClusterQuery, Duration) {
+    let infra_named = req.infra.as_deref() == Some(backend);
+    let (clusters, all_clusters, timeout, section) =
+        settings.clusters_for(backend, &req.contexts, req.all_contexts, infra_named);
+    let q = ClusterQuery {
         clusters,
         all_clusters,
-        timeout_secs: settings.cluster_timeout.as_secs_f64(),
+        timeout_secs: timeout.as_secs_f64(),
         name: req.name.clone(),
         quantity: req.quantity,
-    }
+        settings: section,
+    };
+    (q, timeout)
 }
 
 fn catalog_query(req: &GpuRequest, resolved: &Resolved, want_counts: bool, want_offerings: bool) -> GpuQuery {
@@ -168,7 +211,6 @@ pub fn gather(
     let clouds: Vec<&Arc<BackendHandle>> =
         plugins.with_capability(capability::CATALOG).filter(|b| wanted(req, &b.name)).collect();
 
-    let cluster_q = cluster_query(req, settings);
     let jobs = clusters.iter().map(|&b| (b, Ask::Clusters)).chain(clouds.iter().map(|&b| (b, Ask::Catalog)));
     let answers = fan_out(
         jobs,
@@ -178,8 +220,8 @@ pub fn gather(
                     set_progress(progress, &b.name, Some(format!("waiting for {} clusters", b.display_name())));
                     // The plugin keeps each context's deadline; the call's own
                     // deadline only catches a plugin that does not.
-                    let answer =
-                        b.call_within(method::CLUSTER_GPUS, &cluster_q, settings.cluster_timeout + CALL_MARGIN);
+                    let (cluster_q, timeout) = cluster_query(req, settings, &b.name);
+                    let answer = b.call_within(method::CLUSTER_GPUS, &cluster_q, timeout + CALL_MARGIN);
                     set_progress(progress, &b.name, None);
                     Answer::Clusters(answer)
                 }
@@ -223,7 +265,11 @@ pub fn gather(
                 cluster_found_any |= has_gpus;
                 cluster_notes(&backend, &cr, &mut report.notes);
                 if !has_gpus && cr.clusters.iter().any(|c| c.error.is_none()) {
-                    report.notes.push(no_cluster_gpus(&backend, req));
+                    report.notes.push(no_cluster_gpus(&backend, req, cr.cluster_noun.as_deref()));
+                }
+                // A backend with no clusters here (Slurm not set up, not asked for) has no section.
+                if cr.clusters.is_empty() {
+                    continue;
                 }
                 report.clusters.push(ClusterSection {
                     backend: backend.name.clone(),
@@ -307,12 +353,13 @@ fn cluster_notes(backend: &BackendHandle, cr: &ClusterReport, notes: &mut Vec<No
     for n in &cr.notes {
         notes.push(Note::new("cluster", Some(&backend.name), n.clone(), None));
     }
+    let noun = cr.cluster_noun.as_deref().unwrap_or("context");
     for c in &cr.clusters {
         if let Some(e) = &c.error {
             notes.push(Note::new(
                 "context_error",
                 Some(&backend.name),
-                format!("{} context '{}' failed: {}", backend.display_name(), c.name, e.reason),
+                format!("{} {noun} '{}' failed: {}", backend.display_name(), c.name, e.reason),
                 e.hint.clone(),
             ));
         }
@@ -327,12 +374,17 @@ fn with_quantity(req: &GpuRequest) -> String {
     req.quantity.map(|q| format!(" with requested quantity {q}")).unwrap_or_default()
 }
 
-fn no_cluster_gpus(backend: &BackendHandle, req: &GpuRequest) -> Note {
+fn no_cluster_gpus(backend: &BackendHandle, req: &GpuRequest, noun: Option<&str>) -> Note {
     let display = backend.display_name();
     let message = match &req.name {
         Some(name) => format!("Resources '{name}'{} not found in {display} clusters.", with_quantity(req)),
         None => format!("No GPUs found in any {display} clusters."),
     };
+    if noun.is_some() {
+        // Not Kubernetes: the backend's own check says what it sees.
+        let hint = format!("run `skyhost check {}` to see what each cluster reports", backend.name);
+        return Note::new("cluster", Some(&backend.name), message, Some(hint));
+    }
     Note::new(
         "cluster",
         Some(&backend.name),

@@ -2,6 +2,7 @@
 //! ([`gather`]), the result as data ([`report`]), and its tables ([`render`]).
 
 pub mod gather;
+pub mod partitions;
 pub mod render;
 pub mod report;
 pub mod request;

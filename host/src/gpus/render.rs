@@ -106,7 +106,7 @@ fn node_status(n: &ClusterNode) -> String {
     if parts.is_empty() { "Healthy".into() } else { parts.join(", ") }
 }
 
-fn utilization(free: Option<u32>, capacity: u32, not_ready: u32) -> String {
+pub(super) fn utilization(free: Option<u32>, capacity: u32, not_ready: u32) -> String {
     let free = free.map_or_else(|| "<no permissions>".to_string(), |f| f.to_string());
     utilization_of(&free, capacity, not_ready)
 }
@@ -187,12 +187,18 @@ fn cluster_section(section: &ClusterSection, mode: Mode, quantity_filter: bool, 
     Some(out)
 }
 
-/// The tables, as `skyhost show-gpus` prints them to stdout.
-pub fn tables(report: &GpuReport, color: bool) -> String {
+/// The tables, as `skyhost show-gpus` prints them to stdout; `verbose` adds
+/// the per-node table of backends with partitions (Slurm).
+pub fn tables(report: &GpuReport, color: bool, verbose: bool) -> String {
     let mut blocks: Vec<String> = Vec::new();
     let mode = report.mode;
     for section in &report.clusters {
-        if let Some(s) = cluster_section(section, mode, report.query.quantity.is_some(), color) {
+        let text = if super::partitions::applies(section) {
+            super::partitions::section(section, report.query.quantity.is_some(), color, verbose)
+        } else {
+            cluster_section(section, mode, report.query.quantity.is_some(), color)
+        };
+        if let Some(s) = text {
             blocks.push(s.trim_end().to_string());
         }
     }

@@ -142,7 +142,17 @@ impl RawGpuQuery {
         }
         let place = place.filter(|p| !p.is_empty());
         let is_kubernetes = r.infra.as_deref() == Some("kubernetes");
-        if is_kubernetes {
+        // `--infra slurm/<cluster>`: a cluster, not a region.
+        let is_slurm = r.infra.as_deref() == Some("slurm");
+        if is_slurm {
+            r.contexts.extend(place);
+            if !self.contexts.is_empty() || self.all_contexts {
+                return Err(
+                    "--context and --all-contexts apply to Kubernetes; name a Slurm cluster as --infra slurm/CLUSTER"
+                        .into(),
+                );
+            }
+        } else if is_kubernetes {
             if let Some(ctx) = place {
                 if !self.contexts.is_empty() {
                     return Err(
@@ -196,6 +206,15 @@ mod tests {
         );
         let k = q(|r| r.infra = Some("k8s/my-ctx".into())).unwrap();
         assert_eq!((k.infra.as_deref(), k.contexts.clone()), (Some("kubernetes"), vec!["my-ctx".to_string()]));
+        let s = q(|r| r.infra = Some("slurm/hpc".into())).unwrap();
+        assert_eq!((s.infra.as_deref(), s.contexts.clone(), s.region), (Some("slurm"), vec!["hpc".to_string()], None));
+        assert!(
+            q(|r| {
+                r.infra = Some("slurm".into());
+                r.contexts = vec!["c".into()];
+            })
+            .is_err()
+        );
     }
 
     #[test]

@@ -21,10 +21,11 @@ const fn neocloud(name: &'static str, display_name: &'static str) -> KnownBacken
     KnownBackend { name, display_name, file: "neoclouds" }
 }
 
-/// Kubernetes first, then the clouds in SkyPilot's `ALL_CLOUDS` order, which
+/// Kubernetes and Slurm first (their sections come before the clouds), then the clouds in SkyPilot's `ALL_CLOUDS` order, which
 /// is also the order in which their accelerators first appear in `-a`.
 pub const KNOWN_BACKENDS: &[KnownBackend] = &[
     KnownBackend { name: "kubernetes", display_name: "Kubernetes", file: "kubernetes" },
+    KnownBackend { name: "slurm", display_name: "Slurm", file: "slurm" },
     cloud("aws", "AWS"),
     cloud("azure", "Azure"),
     cloud("gcp", "GCP"),

@@ -196,7 +196,11 @@ impl Kubernetes {
             .map_err(|e| PluginError::new(ErrorKind::BadRequest, format!("invalid GPU name pattern: {e}")))?;
         let outcomes =
             self.outcomes(&q.clusters, q.all_clusters, q.timeout_secs, scan::Filter { name, quantity: q.quantity })?;
-        Ok(ClusterReport { clusters: outcomes.into_iter().map(|o| o.cluster).collect(), notes: Vec::new() })
+        Ok(ClusterReport {
+            clusters: outcomes.into_iter().map(|o| o.cluster).collect(),
+            notes: Vec::new(),
+            ..Default::default()
+        })
     }
 
     fn check(&self, r: CheckRequest) -> Result<CheckReport, PluginError> {

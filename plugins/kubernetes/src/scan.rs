@@ -194,6 +194,7 @@ pub fn summarise(name: &str, nodes: &[NodeFacts], held: Option<&HashMap<String, 
             cordoned: n.cordoned,
             taints: n.taints.clone(),
             unlabeled_gpu: n.accelerator.is_none() && n.gpu_total > 0,
+            ..Default::default()
         });
         let Some(acc) = &n.accelerator else {
             if n.gpu_total > 0 {
