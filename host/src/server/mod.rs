@@ -172,7 +172,7 @@ fn refusal() -> Vec<u8> {
 
 /// Runs the server until SIGTERM or Ctrl-C.
 pub fn run(plugins: PluginSet, gather: GatherSettings, settings: ServeSettings) -> Result<u8, Failure> {
-    log::init(settings.log_format);
+    let _log = log::init(settings.log_format);
     for (refused, line) in startup_lines(&plugins) {
         if refused {
             tracing::warn!("{line}");
