@@ -17,6 +17,7 @@ mod config;
 mod diagnostics;
 mod fan_out;
 mod gpus;
+mod hex;
 mod plugins;
 mod progress;
 mod requirements;

@@ -102,7 +102,7 @@ pub fn sha256_of(file: &File) -> std::io::Result<String> {
         ctx.update(&buf[..n]);
         offset += n as u64;
     }
-    Ok(ctx.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(crate::hex::encode(ctx.finish().as_ref()))
 }
 
 #[cfg(test)]

@@ -85,7 +85,7 @@ impl Verified {
             let (Some(id), Some(mac), json) = (parts.next(), parts.next(), parts.next().unwrap_or("")) else {
                 continue;
             };
-            let Some(mac) = from_hex(mac) else { continue };
+            let Some(mac) = crate::hex::decode(mac) else { continue };
             if hmac::verify(&key, signed(id, json).as_bytes(), &mac).is_err() {
                 continue;
             }
@@ -133,7 +133,7 @@ impl Verified {
         let line = |id: &str, info: Option<&PluginInfo>| {
             let json = info.and_then(|i| serde_json::to_string(i).ok()).unwrap_or_default();
             let mac = hmac::sign(mac_key, signed(id, &json).as_bytes());
-            format!("{id}\t{}\t{json}", to_hex(mac.as_ref()))
+            format!("{id}\t{}\t{json}", crate::hex::encode(mac.as_ref()))
         };
         // Other binaries' lines, then this host's, then this run's; the file
         // keeps the last 2000 lines (an entry dropped costs one full check).
@@ -166,17 +166,6 @@ impl Verified {
 
 fn signed(id: &str, json: &str) -> String {
     format!("{id}\t{json}")
-}
-
-fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn from_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
 }
 
 /// The key that signs the memory's lines: `verified-plugins.key` in `dir`,

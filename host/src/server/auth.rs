@@ -46,17 +46,6 @@ fn sha256(bytes: &[u8]) -> [u8; 32] {
     digest::digest(&digest::SHA256, bytes).as_ref().try_into().expect("32 bytes")
 }
 
-fn from_hex(text: &str) -> Option<[u8; 32]> {
-    if text.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
-}
-
 /// Equal in time that does not depend on where they differ.
 fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -73,7 +62,7 @@ fn read(path: &Path) -> Result<Loaded, String> {
             continue;
         }
         let digest = match line.strip_prefix("sha256:") {
-            Some(hex) => from_hex(hex).ok_or_else(|| {
+            Some(hex) => crate::hex::decode(hex).and_then(|d| <[u8; 32]>::try_from(d).ok()).ok_or_else(|| {
                 format!("the tokens file {} line {}: sha256: wants 64 hex digits", path.display(), n + 1)
             })?,
             None => sha256(line.as_bytes()),
@@ -151,7 +140,7 @@ mod tests {
     fn plain_and_hashed_tokens_and_reload() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tokens");
-        let hashed: String = sha256(b"second").iter().map(|b| format!("{b:02x}")).collect();
+        let hashed = crate::hex::encode(&sha256(b"second"));
         std::fs::write(&path, format!("# team tokens\nfirst\n\nsha256:{hashed}\n")).unwrap();
         let tokens = Tokens::load(&path).unwrap();
         assert!(tokens.accepts(Some("Bearer first")));
