@@ -36,7 +36,6 @@ where
 /// Sends the server's log lines to standard error in `format`, until the
 /// returned guard is dropped (which writes what is still queued).
 /// `SKYHOST_LOG=debug` shows more (connection errors, TLS handshakes).
-#[must_use]
 pub fn init(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let level = match std::env::var("SKYHOST_LOG").as_deref() {
         Ok("debug") => Level::DEBUG,
