@@ -358,3 +358,41 @@ impl OutputWithInput for std::process::Command {
         )
     }
 }
+
+#[test]
+fn error_texts_reaching_a_client_carry_no_secrets() {
+    let api = KubeApi::start(ClusterSpec { token: Some(TOKEN.into()), ..Default::default() });
+    let sb = Sandbox::new().with_plugins(&["kubernetes"]);
+    // A helper that fails with a token in its first line and more below.
+    let helper = sb.path().join("bin/leaky-auth-helper");
+    std::fs::write(
+        &helper,
+        "#!/bin/sh\necho 'error: token eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlMTIz was rejected' >&2\necho 'session: hunter2-keep-this-secret' >&2\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let kc = sb.path().join("kubeconfig");
+    let text = kubeconfig(&[("lab", &api.url(), TOKEN)], Some("lab")).replace(
+        &format!("  user:\n    token: {TOKEN}\n"),
+        &format!(
+            "  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: {}\n      interactiveMode: Never\n",
+            helper.display()
+        ),
+    );
+    assert!(text.contains("leaky-auth-helper"), "{text}");
+    std::fs::write(&kc, text).unwrap();
+    let sb = sb.env("KUBECONFIG", &kc);
+    // The local command shows the user their own helper's words.
+    let local = sb.run(["show-gpus", "--infra", "k8s"]);
+    assert!(local.stderr.contains("eyJhbGciOiJSUzI1NiJ9"), "{}", local.stderr);
+    // A client of the server sees the failure, not the secrets.
+    let server = sb.serve(&[]);
+    let (status, _, body) = server.get("/v1/gpus?infra=k8s");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("was rejected") && body.contains("token ***"), "{body}");
+    for secret in ["eyJhbGciOiJSUzI1NiJ9", "c2lnbmF0dXJlMTIz", "hunter2", TOKEN] {
+        assert!(!body.contains(secret), "{secret} reached the client: {body}");
+    }
+    let (_, _, check) = server.get("/v1/check?backend=kubernetes");
+    assert!(check.contains("was rejected") && !check.contains("eyJhbGci") && !check.contains("hunter2"), "{check}");
+}

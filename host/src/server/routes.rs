@@ -298,7 +298,8 @@ async fn listing(st: &Arc<ServerState>, req: GpuRequest) -> Answer {
     };
     let key = format!("gpus {}", serde_json::to_string(&req).expect("serialises"));
     cached_blocking(st, key, move |st| {
-        let report = gather::gather(&st.plugins, &req, &skipped, &st.settings, false, &Progress::default());
+        let mut report = gather::gather(&st.plugins, &req, &skipped, &st.settings, false, &Progress::default());
+        api::redact::report(&mut report);
         let body = Bytes::from(serde_json::to_vec(&report).expect("serialises"));
         Answer { report: Some(Arc::new(report)), ..Answer::new(StatusCode::OK, body) }
     })
@@ -340,9 +341,17 @@ async fn check_route(State(st): State<Arc<ServerState>>, RawQuery(query): RawQue
         let key = format!("check {backends:?} {contexts:?} {all_contexts}");
         Ok(cached_blocking(&st, key, move |st| {
             match check::checks(&st.plugins, &backends, &contexts, all_contexts, &st.settings) {
-                Ok(backends) => Answer::new(
+                Ok(mut backends) => Answer::new(
                     StatusCode::OK,
-                    Bytes::from(serde_json::to_vec(&check::Checks { backends }).expect("serialises")),
+                    Bytes::from(
+                        serde_json::to_vec(&check::Checks {
+                            backends: {
+                                api::redact::checks(&mut backends);
+                                backends
+                            },
+                        })
+                        .expect("serialises"),
+                    ),
                 ),
                 Err(u) => unmet(u),
             }
