@@ -278,8 +278,9 @@ impl Sandbox {
         std::thread::spawn(move || {
             use std::io::BufRead;
             for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("skyhost serve: listening on ") {
-                    let _ = tx.send(url.to_string());
+                // `skyhost serve: listening on URL`, or the same as a JSON log line.
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(rest.split('"').next().unwrap_or(rest).to_string());
                 }
                 sink.lock().expect("lines").push(line);
             }

@@ -160,19 +160,28 @@ fn a_slow_cluster_gets_503_or_504_and_the_server_stays_bounded() {
     );
     api.hold();
     let baseline = threads_of(server.child.id());
-    // 200 distinct requests (distinct names, so none shares another's call).
+    let rss = |pid: u32| {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .unwrap()
+    };
+    let memory_before = rss(server.child.id());
+    // 1,000 distinct requests (distinct names, so none shares another's call).
     let statuses: Vec<u16> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..20)
             .map(|t| {
                 let server = &server;
                 s.spawn(move || {
-                    (0..10).map(|i| server.get(&format!("/v1/gpus?infra=k8s&name=G{t}x{i}")).0).collect::<Vec<_>>()
+                    (0..50).map(|i| server.get(&format!("/v1/gpus?infra=k8s&name=G{t}x{i}")).0).collect::<Vec<_>>()
                 })
             })
             .collect();
         handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
     });
-    assert_eq!(statuses.len(), 200);
+    assert_eq!(statuses.len(), 1000);
     assert!(statuses.iter().all(|s| *s == 503 || *s == 504), "{statuses:?}");
     assert!(statuses.contains(&503) && statuses.contains(&504), "both the full queue and the deadline: {statuses:?}");
     let (status, head, _) = server.get("/v1/gpus?infra=k8s&name=ONE-MORE");
@@ -182,6 +191,10 @@ fn a_slow_cluster_gets_503_or_504_and_the_server_stays_bounded() {
     }
     let threads = threads_of(server.child.id());
     assert!(threads <= baseline + 8, "{threads} threads, {baseline} before");
+    // Refusals and errors are not kept beyond their short lifetime: the
+    // memory the storm took comes back (within 16 MB of where it started).
+    let memory_after = rss(server.child.id());
+    assert!(memory_after <= memory_before + 16 * 1024, "{memory_before} kB before, {memory_after} kB after");
     api.release();
     assert_eq!(server.get("/healthz").0, 200);
 }
@@ -395,4 +408,44 @@ fn error_texts_reaching_a_client_carry_no_secrets() {
     }
     let (_, _, check) = server.get("/v1/check?backend=kubernetes");
     assert!(check.contains("was rejected") && !check.contains("eyJhbGci") && !check.contains("hunter2"), "{check}");
+}
+
+#[test]
+fn one_answer_per_parsed_request_an_access_log_and_readiness() {
+    let (_api, sb, server) = server_with("[serve]\ncache_ttl_secs = 3600\n", None);
+    // The same request spelt two ways is computed once. (A scrape computes
+    // the default listing, one AWS call of its own, kept for the hour.)
+    assert_eq!(server.get("/metrics").0, 200);
+    assert_eq!(server.get("/v1/gpus?infra=aws&name=A100").0, 200);
+    assert_eq!(server.get("/v1/gpus?name=A1%30%30&infra=aws").0, 200);
+    let (_, _, metrics) = server.get("/metrics");
+    let calls = metrics
+        .lines()
+        .find(|l| l.starts_with("skyhost_plugin_call_duration_seconds_count{backend=\"aws\",method=\"gpus.query\"}"))
+        .unwrap_or_else(|| panic!("{metrics}"));
+    assert!(calls.ends_with(" 2"), "the listing's call, and one for both spellings: {calls}");
+    // One access-log line per request.
+    server.wait_for_log("method=GET path=/v1/gpus status=200");
+    let log = server.stderr.lock().unwrap().join("\n");
+    assert!(log.lines().any(|l| l.starts_with("skyhost serve: request id=") && l.contains("path=/metrics")), "{log}");
+
+    // JSON lines for a log pipeline.
+    let json = sb.serve(&["--log-format", "json"]);
+    assert_eq!(json.get("/healthz").0, 200);
+    json.wait_for_log("\"path\":\"/healthz\"");
+    for line in json.stderr.lock().unwrap().iter() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["level"].is_string() && v["message"].is_string(), "{line}");
+    }
+
+    // Not ready until the backends it requires answer.
+    let (api, sb, _) = server_with("", None);
+    api.hold();
+    sb.write_config("[serve]\nready_requires = [\"kubernetes\"]\n");
+    let waiting = sb.serve(&[]);
+    let (status, body) = waiting.get_json("/readyz");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["ready"], false);
+    api.release();
+    wait_until("ready once Kubernetes answers", || waiting.get("/readyz").0 == 200);
 }
