@@ -195,7 +195,11 @@ impl Kubernetes {
             .transpose()
             .map_err(|e| PluginError::new(ErrorKind::BadRequest, format!("invalid GPU name pattern: {e}")))?;
         let outcomes =
-            self.outcomes(&q.clusters, q.all_clusters, q.timeout_secs, scan::Filter { name, quantity: q.quantity })?;
+            self.outcomes(&q.clusters, q.all_clusters, q.timeout_secs, scan::Filter {
+                name,
+                identity: q.name.as_deref().and_then(skyhost_gpu_identity::canonical),
+                quantity: q.quantity,
+            })?;
         Ok(ClusterReport { clusters: outcomes.into_iter().map(|o| o.cluster).collect(), notes: Vec::new() })
     }
 

@@ -165,6 +165,9 @@ fn requestable(n: u32) -> Vec<u32> {
 pub struct Filter {
     /// Name pattern, matched at the start, ignoring case.
     pub name: Option<Regex>,
+    /// The GPU the name pattern names, if it names one of the GPU table:
+    /// `H100-80GB` then also matches nodes shown as `H100`.
+    pub identity: Option<&'static skyhost_gpu_identity::Gpu>,
     /// Quantity per node.
     pub quantity: Option<u32>,
 }
@@ -177,6 +180,7 @@ pub fn summarise(name: &str, nodes: &[NodeFacts], held: Option<&HashMap<String, 
     let mut unlabeled = Vec::new();
     let mut labeled_without_gpus = Vec::new();
     let mut multi_host = 0;
+    let mut unrecognised = BTreeSet::new();
     for n in nodes {
         let h = held.map(|m| m.get(&n.name).copied().unwrap_or_default());
         let node_free = h.map(|h| (f64::from(n.gpu_total) - h.gpus).max(0.0) as u32);
@@ -195,6 +199,9 @@ pub fn summarise(name: &str, nodes: &[NodeFacts], held: Option<&HashMap<String, 
             taints: n.taints.clone(),
             unlabeled_gpu: n.accelerator.is_none() && n.gpu_total > 0,
         });
+        if let Some(value) = n.accelerator.as_ref().and_then(|a| a.unrecognised.as_deref()) {
+            unrecognised.insert(value);
+        }
         let Some(acc) = &n.accelerator else {
             if n.gpu_total > 0 {
                 unlabeled.push(n.name.clone());
@@ -209,11 +216,15 @@ pub fn summarise(name: &str, nodes: &[NodeFacts], held: Option<&HashMap<String, 
             multi_host += 1;
             continue;
         }
-        if filter.name.as_ref().is_some_and(|re| !re.is_match(&acc.name)) {
+        let same_gpu = || filter.identity.is_some_and(|f| acc.mig_profile.is_none() && acc.gpu.is_some_and(|g| std::ptr::eq(f, g)));
+        if filter.name.as_ref().is_some_and(|re| !re.is_match(&acc.name)) && !same_gpu() {
             continue;
         }
         let (total, free, quantities) = match filter.quantity {
             Some(q) if n.gpu_total < q => continue,
+            // A TPU node's chips are one requestable unit.
+            Some(q) if acc.tpu && n.gpu_total != q => continue,
+            Some(_) if acc.tpu => (n.gpu_total, node_free, vec![n.gpu_total]),
             Some(q) => (q * (n.gpu_total / q), node_free.map(|f| q * (f / q)), vec![q]),
             None if acc.tpu => (n.gpu_total, node_free, vec![n.gpu_total]),
             None => (n.gpu_total, node_free, requestable(n.gpu_total)),
@@ -249,6 +260,14 @@ pub fn summarise(name: &str, nodes: &[NodeFacts], held: Option<&HashMap<String, 
             "{} node(s) have GPU labels but report 0 GPU resources: {}; check the device plugin on them",
             labeled_without_gpus.len(),
             list(&labeled_without_gpus)
+        ));
+    }
+    if !unrecognised.is_empty() {
+        let values: Vec<String> = unrecognised.iter().map(|v| format!("`{v}`")).collect();
+        cluster.notes.push(format!(
+            "{} GPU label value(s) are not in skyhost's GPU table and are shown cleaned up: {}; please report them so they get one name everywhere",
+            values.len(),
+            list(&values)
         ));
     }
     if multi_host > 0 {
