@@ -57,17 +57,16 @@ fn gpu_types_free_counts_and_node_states() {
         "\
 Kubernetes GPUs
 Context: prod
-GPU        REQUESTABLE_QTY_PER_NODE  UTILIZATION
-H100       1, 2, 4, 8                5 of 8 free
-H100-80GB  1, 2, 4, 8                8 of 8 free
-L4         1, 2                      0 of 0 free (2 not ready)
+GPU   REQUESTABLE_QTY_PER_NODE  UTILIZATION
+H100  1, 2, 4, 8                13 of 16 free
+L4    1, 2                      0 of 0 free (2 not ready)
 
 Kubernetes per-node GPU availability
-CONTEXT  NODE   vCPU         Memory (GB)    GPU        GPU UTILIZATION  NODE STATUS
-prod     gpu-a  8 of 8 free  32 of 32 free  H100-80GB  8 of 8 free      Healthy
-prod     gpu-b  6 of 8 free  28 of 32 free  H100       5 of 8 free      Healthy
-prod     gpu-c  8 of 8 free  32 of 32 free  L4         0 of 2 free      NotReady
-prod     cpu-1  8 of 8 free  32 of 32 free  -          0 of 0 free      Healthy
+CONTEXT  NODE   vCPU         Memory (GB)    GPU   GPU UTILIZATION  NODE STATUS
+prod     gpu-a  8 of 8 free  32 of 32 free  H100  8 of 8 free      Healthy
+prod     gpu-b  6 of 8 free  28 of 32 free  H100  5 of 8 free      Healthy
+prod     gpu-c  8 of 8 free  32 of 32 free  L4    0 of 2 free      NotReady
+prod     cpu-1  8 of 8 free  32 of 32 free  -     0 of 0 free      Healthy
 ",
     );
 }
@@ -1014,7 +1013,7 @@ fn more_than_one_page_of_nodes_and_an_expired_node_list() {
     let run = sb.run(["show-gpus", "--infra", "k8s"]);
     run.expect_code(0).expect_no_panic();
     // 480 GPU nodes of 8 H100s, counted once although page 1 came twice.
-    assert!(run.stdout.contains("H100-80GB  1, 2, 4, 8                3840 of 3840 free"), "{}", run.stdout);
+    assert!(run.stdout.contains("H100  1, 2, 4, 8                3840 of 3840 free"), "{}", run.stdout);
     assert_eq!(run.stdout.lines().filter(|l| l.starts_with("prod     node-")).count(), 600);
     let nodes: Vec<String> = api.requests().into_iter().filter(|r| r.starts_with("NodeList")).collect();
     // Page 1, page 2 expired (410), then the list again from the start: 2 pages.
@@ -1046,6 +1045,88 @@ fn nodes_that_may_not_be_listed_fail_the_context_with_the_reason() {
     run.expect_code(0).expect_no_panic();
     assert!(run.stderr.contains("context 'prod' failed: forbidden (403) to list nodes"), "{}", run.stderr);
     assert!(run.stderr.contains("kubectl --context prod get nodes"), "{}", run.stderr);
+}
+
+/// Issue 11: one chip has one name whoever labelled the node, so the totals
+/// table has one row per GPU model.
+#[test]
+fn a_cluster_mixing_every_label_convention_has_one_row_per_gpu_model() {
+    let cluster = ClusterSpec {
+        nodes: vec![
+            node("gfd-h100").gpus("nvidia.com/gpu", 8).label("nvidia.com/gpu.product", "NVIDIA-H100-80GB-HBM3").0,
+            node("gke-h100").gpus("nvidia.com/gpu", 8).label("cloud.google.com/gke-accelerator", "nvidia-h100-80gb").0,
+            node("karp-h100").gpus("nvidia.com/gpu", 8).label("karpenter.k8s.aws/instance-gpu-name", "h100").0,
+            node("cw-h100").gpus("nvidia.com/gpu", 8).label("gpu.nvidia.com/class", "H100_NVLINK_80GB").0,
+            node("neb-h100").gpus("nvidia.com/gpu", 8).label("nebius.com/gpu-name", "H100").0,
+            node("sky-h100").gpus("nvidia.com/gpu", 8).label("skypilot.co/accelerator", "h100").0,
+            node("gke-mega").gpus("nvidia.com/gpu", 8).label("cloud.google.com/gke-accelerator", "nvidia-h100-mega-80gb").0,
+            node("gfd-mega").gpus("nvidia.com/gpu", 8).label("nvidia.com/gpu.product", "NVIDIA-H100-MEGA-80GB").0,
+            node("gfd-a100").gpus("nvidia.com/gpu", 4).label("nvidia.com/gpu.product", "NVIDIA-A100-SXM4-80GB").0,
+            node("gke-a100").gpus("nvidia.com/gpu", 4).label("cloud.google.com/gke-accelerator", "nvidia-a100-80gb").0,
+            node("cw-a100").gpus("nvidia.com/gpu", 4).label("gpu.nvidia.com/class", "A100_NVLINK_80GB").0,
+            node("sky-a100").gpus("nvidia.com/gpu", 4).label("skypilot.co/accelerator", "a100-80gb").0,
+            node("karp-t4g").gpus("nvidia.com/gpu", 1).label("karpenter.k8s.aws/instance-gpu-name", "t4g").0,
+            node("gfd-t4g").gpus("nvidia.com/gpu", 1).label("nvidia.com/gpu.product", "NVIDIA-T4G").0,
+            node("cw-a6000").gpus("nvidia.com/gpu", 2).label("gpu.nvidia.com/class", "RTX_A6000").0,
+            node("gfd-a6000").gpus("nvidia.com/gpu", 2).label("nvidia.com/gpu.product", "NVIDIA-RTX-A6000").0,
+            node("cw-quadro").gpus("nvidia.com/gpu", 1).label("gpu.nvidia.com/class", "Quadro_RTX_5000").0,
+            node("cw-empty").gpus("nvidia.com/gpu", 1).label("gpu.nvidia.com/class", "").0,
+            node("tpu")
+                .gpus("google.com/tpu", 4)
+                .label("cloud.google.com/gke-tpu-accelerator", "tpu-v5-lite-podslice")
+                .label("cloud.google.com/gke-tpu-topology", "2x2")
+                .0,
+        ],
+        pods: vec![pod("train", "ml", Some("cw-h100")).requests(&[("nvidia.com/gpu", "8")]).0],
+        ..Default::default()
+    };
+    let (_api, sb) = one_context(cluster);
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
+    run.expect_code(0).expect_no_panic();
+    let table: String = run.stdout.split("\n\n").next().unwrap().to_string();
+    assert_eq!(
+        table,
+        "\
+Kubernetes GPUs
+Context: prod
+GPU                   REQUESTABLE_QTY_PER_NODE  UTILIZATION
+A100-80GB             1, 2, 4                   16 of 16 free
+A6000                 1, 2                      4 of 4 free
+H100                  1, 2, 4, 8                40 of 48 free
+H100-MEGA             1, 2, 4, 8                16 of 16 free
+RTX5000               1                         1 of 1 free
+T4g                   1                         2 of 2 free
+tpu-v5-lite-podslice  4                         4 of 4 free"
+    );
+    // An empty value types the node as unlabeled, and does not fail it.
+    assert!(
+        run.stdout.contains("prod     cw-empty   8 of 8 free  32 of 32 free  (unlabeled)           1 of 1 free      Healthy"),
+        "{}",
+        run.stdout
+    );
+    // The value not in the GPU table is reported once, however many nodes.
+    assert!(
+        run.stderr.contains("prod: 1 GPU label value(s) are not in skyhost's GPU table and are shown cleaned up: `gpu.nvidia.com/class=Quadro_RTX_5000`"),
+        "{}",
+        run.stderr
+    );
+
+    // Name filters match by identity: SkyPilot's GFD name finds the one row.
+    let run = sb.run(["show-gpus", "H100-80GB", "--infra", "k8s"]);
+    run.expect_code(0).expect_no_panic();
+    assert!(run.stdout.contains("H100  1, 2, 4, 8                40 of 48 free"), "{}", run.stdout);
+    assert!(!run.stdout.contains("H100-MEGA"), "{}", run.stdout);
+    let run = sb.run(["show-gpus", "nvidia-h100-mega-80gb", "--infra", "k8s"]);
+    run.expect_code(0).expect_no_panic();
+    assert!(run.stdout.contains("H100-MEGA  1, 2, 4, 8                16 of 16 free"), "{}", run.stdout);
+
+    // With a quantity, a TPU node's chips are one unit: 4 chips are not four 1s.
+    let run = sb.run(["show-gpus", "tpu-v5-lite-podslice:1", "--infra", "k8s"]);
+    run.expect_no_panic();
+    assert!(!run.stdout.contains("tpu-v5-lite-podslice  1"), "{}", run.stdout);
+    let run = sb.run(["show-gpus", "tpu-v5-lite-podslice:4", "--infra", "k8s"]);
+    run.expect_code(0).expect_no_panic();
+    assert!(run.stdout.contains("tpu-v5-lite-podslice  4           4 of 4 free"), "{}", run.stdout);
 }
 
 #[test]
