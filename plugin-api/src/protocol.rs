@@ -287,12 +287,41 @@ pub struct ClusterQuery {
     pub name: Option<String>,
     /// Only nodes that can give this many GPUs.
     pub quantity: Option<u32>,
+    /// Taints the user's pods tolerate (`[kubernetes] tolerations`,
+    /// `--toleration`): a node tainted only by these, or by a well-known GPU
+    /// dedication taint, still counts as ready. Older hosts
+    /// send none.
+    pub tolerations: Vec<Toleration>,
 }
 
 impl Default for ClusterQuery {
     fn default() -> Self {
-        Self { clusters: Vec::new(), all_clusters: false, timeout_secs: 10.0, name: None, quantity: None }
+        Self {
+            clusters: Vec::new(),
+            all_clusters: false,
+            timeout_secs: 10.0,
+            name: None,
+            quantity: None,
+            tolerations: Vec::new(),
+        }
     }
+}
+
+/// A toleration, with the meaning Kubernetes gives it: it tolerates a taint
+/// when the effects are equal or its own is empty, and the keys are equal or
+/// its own is empty with `Exists`; with `Exists` any value matches, with
+/// `Equal` the values must be equal.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Toleration {
+    /// Taint key; empty (with `Exists`) for every key.
+    pub key: String,
+    /// `Exists` or `Equal`.
+    pub operator: String,
+    /// Value, for `Equal`.
+    pub value: String,
+    /// `NoSchedule`, `PreferNoSchedule` or `NoExecute`; empty for every effect.
+    pub effect: String,
 }
 
 /// Response of [`method::CLUSTER_GPUS`].
@@ -371,7 +400,8 @@ pub struct ClusterNode {
     pub ready: bool,
     /// `spec.unschedulable` is set.
     pub cordoned: bool,
-    /// Taints that keep GPU pods off the node.
+    /// The node's NoSchedule and NoExecute taints; those not
+    /// [`Taint::tolerated`] keep GPU pods off the node.
     pub taints: Vec<Taint>,
     /// The node has GPU resources but no label naming the GPU type.
     pub unlabeled_gpu: bool,
@@ -383,8 +413,15 @@ pub struct ClusterNode {
 pub struct Taint {
     /// Taint key.
     pub key: String,
+    /// Taint value, often empty (older plugins leave it empty).
+    pub value: String,
     /// `NoSchedule` or `NoExecute`.
     pub effect: String,
+    /// The taint does not keep GPU pods off the node: a well-known GPU
+    /// dedication taint, a control-plane taint, or one the query's
+    /// tolerations tolerate. Older plugins list only the
+    /// taints that keep GPU pods off.
+    pub tolerated: bool,
 }
 
 /// Request of [`method::CHECK`].

@@ -613,11 +613,18 @@ impl Node {
         self.0["spec"]["unschedulable"] = json!(true);
         self
     }
-    /// A taint.
-    pub fn taint(mut self, key: &str, effect: &str) -> Self {
-        let taints = self.0["spec"]["taints"].as_array().cloned().unwrap_or_default();
-        let mut taints = taints;
-        taints.push(json!({"key": key, "value": "true", "effect": effect}));
+    /// A taint with the value `true`.
+    pub fn taint(self, key: &str, effect: &str) -> Self {
+        self.taint_value(key, "true", effect)
+    }
+    /// A taint; an empty `value` is left out, as the API server does.
+    pub fn taint_value(mut self, key: &str, value: &str, effect: &str) -> Self {
+        let mut taints = self.0["spec"]["taints"].as_array().cloned().unwrap_or_default();
+        let mut taint = json!({"key": key, "effect": effect});
+        if !value.is_empty() {
+            taint["value"] = json!(value);
+        }
+        taints.push(taint);
         self.0["spec"]["taints"] = json!(taints);
         self
     }

@@ -185,6 +185,114 @@ H100  1, 2, 4, 8                2 of 8 free
     assert!(all.stdout.contains("prod     n1    6.8 of 8 free"), "{}", all.stdout);
 }
 
+/// Issue 11: taints as the scheduler sees them. AKS's documented GPU pool
+/// taint and GKE's GPU taint keep no GPU pod off; other taints do unless the
+/// user's pods tolerate them (config or flag, with Kubernetes' matching).
+#[test]
+fn gpu_dedication_taints_and_the_users_tolerations() {
+    let gpu = "nvidia.com/gpu";
+    let cluster = ClusterSpec {
+        nodes: vec![
+            node("aks-gpu-0")
+                .gpus(gpu, 4)
+                .label("nvidia.com/gpu.product", "NVIDIA-A100-SXM4-80GB")
+                .taint_value("sku", "gpu", "NoSchedule")
+                .0,
+            node("aks-gpu-1")
+                .gpus(gpu, 4)
+                .label("nvidia.com/gpu.product", "NVIDIA-A100-SXM4-80GB")
+                .taint_value("sku", "gpu", "NoSchedule")
+                .0,
+            node("gke-gpu")
+                .gpus(gpu, 8)
+                .label("cloud.google.com/gke-accelerator", "nvidia-l4")
+                .taint_value(gpu, "present", "NoSchedule")
+                .0,
+            node("eks-gpu")
+                .gpus(gpu, 8)
+                .label("karpenter.k8s.aws/instance-gpu-name", "h100")
+                .taint_value("dedicated", "gpuGroup", "NoSchedule")
+                .0,
+        ],
+        ..Default::default()
+    };
+    let (_api, sb) = one_context(cluster);
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
+    run.expect_code(0).expect_no_panic();
+    let table: String = run.stdout.split("\n\n").next().unwrap().to_string();
+    assert_eq!(
+        table,
+        "\
+Kubernetes GPUs
+Context: prod
+GPU        REQUESTABLE_QTY_PER_NODE  UTILIZATION
+A100-80GB  1, 2, 4                   8 of 8 free
+H100       1, 2, 4, 8                0 of 0 free (8 not ready)
+L4         1, 2, 4, 8                8 of 8 free"
+    );
+    // Every node's taints are shown, tolerated or not.
+    for line in [
+        "prod     aks-gpu-0  8 of 8 free  32 of 32 free  A100-80GB  4 of 4 free      Healthy (tolerated: sku=gpu:NoSchedule)",
+        "prod     gke-gpu    8 of 8 free  32 of 32 free  L4         8 of 8 free      Healthy (tolerated: nvidia.com/gpu=present:NoSchedule)",
+        "prod     eks-gpu    8 of 8 free  32 of 32 free  H100       0 of 8 free      NoSchedule Taint [dedicated=gpuGroup]",
+    ] {
+        assert!(run.stdout.contains(line), "{line}\n{}", run.stdout);
+    }
+    let json = sb.run(["show-gpus", "--infra", "k8s", "-o", "json"]);
+    json.expect_code(0);
+    fn taints(v: &serde_json::Value, out: &mut Vec<serde_json::Value>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                if let Some(serde_json::Value::Array(ts)) = m.get("taints") {
+                    out.extend(ts.iter().cloned());
+                }
+                m.values().for_each(|v| taints(v, out));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| taints(v, out)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    taints(&json.json(), &mut found);
+    assert!(
+        found.contains(&serde_json::json!({"key": "sku", "value": "gpu", "effect": "NoSchedule", "tolerated": true})),
+        "{found:?}"
+    );
+    assert!(
+        found.contains(
+            &serde_json::json!({"key": "dedicated", "value": "gpuGroup", "effect": "NoSchedule", "tolerated": false})
+        ),
+        "{found:?}"
+    );
+
+    // By flag: Equal with the value, and the effect.
+    let run = sb.run(["show-gpus", "--infra", "k8s", "--toleration", "dedicated=gpuGroup:NoSchedule"]);
+    run.expect_code(0).expect_no_panic();
+    assert!(run.stdout.contains("H100       1, 2, 4, 8                8 of 8 free\n"), "{}", run.stdout);
+    assert!(run.stdout.contains("H100       8 of 8 free      Healthy (tolerated: dedicated=gpuGroup:NoSchedule)"), "{}", run.stdout);
+    // A toleration of another value or effect does not match.
+    for other in ["dedicated=other", "dedicated:NoExecute", "team"] {
+        let run = sb.run(["show-gpus", "--infra", "k8s", "--toleration", other]);
+        run.expect_code(0);
+        assert!(run.stdout.contains("(8 not ready)"), "{other}: {}", run.stdout);
+    }
+    // By config: Exists, any value and effect.
+    sb.write_config("[kubernetes]\ntolerations = [\"dedicated\"]\n");
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
+    run.expect_code(0).expect_no_panic();
+    assert!(run.stdout.contains("H100       1, 2, 4, 8                8 of 8 free\n"), "{}", run.stdout);
+
+    // Bad input: one line naming it and the fix.
+    let run = sb.run(["show-gpus", "--infra", "k8s", "--toleration", "dedicated:NoSchedul"]);
+    run.expect_code(2).expect_no_panic();
+    assert!(run.stderr.contains("invalid toleration 'dedicated:NoSchedul': unknown effect 'NoSchedul'"), "{}", run.stderr);
+    sb.write_config("[kubernetes]\ntolerations = [\"=gpu\"]\n");
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
+    run.expect_no_panic();
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("[kubernetes] tolerations: invalid toleration '=gpu': the key is empty"), "{}", run.stderr);
+}
+
 #[test]
 fn cordoned_and_tainted_nodes_count_as_not_ready_but_gpu_taints_do_not() {
     let gpu = "nvidia.com/gpu";
@@ -220,7 +328,7 @@ fn cordoned_and_tainted_nodes_count_as_not_ready_but_gpu_taints_do_not() {
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains("NoExecute Taint [maintenance], NoSchedule Taint [dedicated]"), "{}", run.stdout);
+    assert!(run.stdout.contains("NoExecute Taint [maintenance=true], NoSchedule Taint [dedicated=true]"), "{}", run.stdout);
 }
 
 #[test]
@@ -981,7 +1089,8 @@ fn a_throttled_list_is_asked_again_after_retry_after() {
         ..Default::default()
     };
     let (api, sb) = one_context(cluster);
-    // The node list and then the pod list are each throttled once.
+    // The first list to arrive (nodes and pods are listed at the same time,
+    // so either) is throttled once and asked again.
     api.set_faults(|f| {
         f.throttle_next = 1;
         f.retry_after_secs = 1;
@@ -991,7 +1100,10 @@ fn a_throttled_list_is_asked_again_after_retry_after() {
     assert!(run.stdout.contains("H100  1, 2, 4, 8                5 of 8 free"), "{}\n{}", run.stdout, run.stderr);
     assert!(run.stderr.is_empty(), "{}", run.stderr);
     let lists = api.requests();
-    assert_eq!(lists.iter().filter(|r| r.starts_with("NodeList")).count(), 2, "{lists:?}");
+    let count = |kind: &str| lists.iter().filter(|r| r.starts_with(kind)).count();
+    assert_eq!(lists.len(), 3, "{lists:?}");
+    assert_eq!(count("NodeList") + count("PodList"), 3, "{lists:?}");
+    assert!(count("NodeList") >= 1 && count("PodList") >= 1, "{lists:?}");
 
     // Throttled for longer than the context's deadline: a note (a failed
     // context is not a failed command), not a hang.

@@ -37,6 +37,8 @@ pub struct GatherSettings {
     pub allowed_contexts: Option<AllowedContexts>,
     /// Deadline per cluster.
     pub cluster_timeout: Duration,
+    /// `[kubernetes] tolerations`.
+    pub tolerations: Vec<skyhost_plugin_api::Toleration>,
 }
 
 impl GatherSettings {
@@ -54,7 +56,19 @@ impl GatherSettings {
             Err(_) => None,
         };
         let timeout = from_env.or(app.config.kubernetes.timeout_secs).unwrap_or(10.0);
+        let tolerations = app
+            .config
+            .kubernetes
+            .tolerations
+            .iter()
+            .map(|t| super::toleration::parse(t))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                Failure::usage(format!("[kubernetes] tolerations: {e}"))
+                    .help("write each as KEY[=VALUE][:EFFECT], e.g. \"dedicated=gpu:NoSchedule\"")
+            })?;
         Ok(Self {
+            tolerations,
             catalogs: CatalogSettings::from_app(app),
             allowed_contexts: app.config.kubernetes.allowed_contexts.clone(),
             cluster_timeout: Duration::from_secs_f64(timeout),
@@ -114,6 +128,7 @@ fn cluster_query(req: &GpuRequest, settings: &GatherSettings) -> ClusterQuery {
         timeout_secs: settings.cluster_timeout.as_secs_f64(),
         name: req.name.clone(),
         quantity: req.quantity,
+        tolerations: settings.tolerations.iter().chain(&req.tolerations).cloned().collect(),
     }
 }
 

@@ -5,3 +5,4 @@ pub mod gather;
 pub mod render;
 pub mod report;
 pub mod request;
+pub mod toleration;

@@ -97,6 +97,9 @@ pub struct TaintItem {
     /// Key.
     #[serde(default)]
     pub key: String,
+    /// Value.
+    #[serde(default)]
+    pub value: String,
     /// Effect.
     #[serde(default)]
     pub effect: String,

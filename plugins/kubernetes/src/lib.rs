@@ -11,6 +11,7 @@ pub mod labels;
 pub mod proxy;
 pub mod quantity;
 pub mod scan;
+pub mod taints;
 
 use std::{
     sync::{Arc, Mutex, OnceLock},
@@ -199,6 +200,7 @@ impl Kubernetes {
                 name,
                 identity: q.name.as_deref().and_then(skyhost_gpu_identity::canonical),
                 quantity: q.quantity,
+                tolerations: q.tolerations.clone(),
             })?;
         Ok(ClusterReport { clusters: outcomes.into_iter().map(|o| o.cluster).collect(), notes: Vec::new() })
     }

@@ -6,24 +6,23 @@
 //! overhead) on its node until it reaches a terminal phase; Pending, Running
 //! and Unknown pods, terminating ones too, all hold it. Free = allocatable −
 //! held, never below zero. GPUs on nodes that are NotReady, cordoned or
-//! tainted NoSchedule/NoExecute (except by a GPU resource taint or a
-//! control-plane taint) count as not ready.
+//! tainted NoSchedule/NoExecute by a taint GPU pods do not tolerate (see
+//! `taints`) count as not ready.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use kube::Client;
 use regex_lite::Regex;
-use skyhost_plugin_api::{Cluster, ClusterGpu, ClusterNode, Taint};
+use skyhost_plugin_api::{Cluster, ClusterGpu, ClusterNode, Taint, Toleration};
 
 use crate::{
     api::{self, ApiError, Listed, NodeItem, PodItem},
     labels::{self, Accelerator},
-    quantity,
+    quantity, taints,
 };
 
 /// Resource keys counted as GPUs, in the order they are looked for.
 pub const GPU_KEYS: [&str; 3] = ["nvidia.com/gpu", "amd.com/gpu", "google.com/tpu"];
-const IGNORED_TAINTS: [&str; 2] = ["node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master"];
 
 /// What is requested on one node.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
@@ -112,15 +111,14 @@ impl NodeFacts {
                 .taints
                 .iter()
                 .filter(|t| matches!(t.effect.as_str(), "NoSchedule" | "NoExecute"))
-                .filter(|t| !GPU_KEYS.contains(&t.key.as_str()) && !IGNORED_TAINTS.contains(&t.key.as_str()))
-                .map(|t| Taint { key: t.key.clone(), effect: t.effect.clone() })
+                .map(|t| Taint { key: t.key.clone(), value: t.value.clone(), effect: t.effect.clone(), tolerated: false })
                 .collect(),
             multi_host_tpu,
         }
     }
 
-    fn schedulable(&self) -> bool {
-        self.ready && !self.cordoned && self.taints.is_empty()
+    fn schedulable(&self, tolerations: &[Toleration]) -> bool {
+        self.ready && !self.cordoned && self.taints.iter().all(|t| taints::tolerated(t, tolerations))
     }
 }
 
@@ -170,6 +168,8 @@ pub struct Filter {
     pub identity: Option<&'static skyhost_gpu_identity::Gpu>,
     /// Quantity per node.
     pub quantity: Option<u32>,
+    /// Taints the user's pods tolerate.
+    pub tolerations: Vec<Toleration>,
 }
 
 /// Builds the cluster's answer from its nodes and (when pods could be listed)
@@ -184,7 +184,8 @@ pub fn summarise(name: &str, nodes: &[NodeFacts], held: Option<&HashMap<String, 
     for n in nodes {
         let h = held.map(|m| m.get(&n.name).copied().unwrap_or_default());
         let node_free = h.map(|h| (f64::from(n.gpu_total) - h.gpus).max(0.0) as u32);
-        let node_free = if n.schedulable() { node_free } else { node_free.map(|_| 0) };
+        let schedulable = n.schedulable(&filter.tolerations);
+        let node_free = if schedulable { node_free } else { node_free.map(|_| 0) };
         cluster.nodes.push(ClusterNode {
             name: n.name.clone(),
             cpu_total: n.cpu,
@@ -196,7 +197,11 @@ pub fn summarise(name: &str, nodes: &[NodeFacts], held: Option<&HashMap<String, 
             gpu_free: node_free,
             ready: n.ready,
             cordoned: n.cordoned,
-            taints: n.taints.clone(),
+            taints: n
+                .taints
+                .iter()
+                .map(|t| Taint { tolerated: taints::tolerated(t, &filter.tolerations), ..t.clone() })
+                .collect(),
             unlabeled_gpu: n.accelerator.is_none() && n.gpu_total > 0,
         });
         if let Some(value) = n.accelerator.as_ref().and_then(|a| a.unrecognised.as_deref()) {
@@ -233,7 +238,7 @@ pub fn summarise(name: &str, nodes: &[NodeFacts], held: Option<&HashMap<String, 
             (ClusterGpu { name: acc.name.clone(), free: held.map(|_| 0), ..Default::default() }, BTreeSet::new())
         });
         qs.extend(quantities);
-        if n.schedulable() {
+        if schedulable {
             g.capacity += total;
             g.free = g.free.zip(free).map(|(a, b)| a + b);
         } else {
