@@ -705,6 +705,23 @@ impl Pod {
         self.0["spec"]["initContainers"] = json!(inits);
         self
     }
+    /// Adds a native sidecar: an init container with `restartPolicy: Always`.
+    pub fn sidecar(mut self, pairs: &[(&str, &str)]) -> Self {
+        let requests: serde_json::Map<String, Value> = pairs.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+        let mut inits = self.0["spec"]["initContainers"].as_array().cloned().unwrap_or_default();
+        inits.push(
+            json!({"name": "sidecar", "image": "envoy", "restartPolicy": "Always", "resources": {"requests": requests}}),
+        );
+        self.0["spec"]["initContainers"] = json!(inits);
+        self
+    }
+    /// Pod-level requests (`spec.resources.requests`).
+    pub fn pod_requests(mut self, pairs: &[(&str, &str)]) -> Self {
+        for (k, v) in pairs {
+            self.0["spec"]["resources"]["requests"][*k] = json!(v);
+        }
+        self
+    }
     /// Pod overhead.
     pub fn overhead(mut self, pairs: &[(&str, &str)]) -> Self {
         for (k, v) in pairs {

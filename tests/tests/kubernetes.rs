@@ -138,6 +138,40 @@ tpu-v5-lite-podslice  4                         4 of 4 free"
     assert!(run.stderr.contains("prod: 1 node(s) of multi-host TPU slices are excluded"), "{}", run.stderr);
 }
 
+/// Issue 11: native sidecars are added, not taken as a maximum, and
+/// pod-level `spec.resources` replaces the containers' cpu and memory.
+#[test]
+fn native_sidecars_and_pod_level_resources_are_counted_as_the_scheduler_counts_them() {
+    let gpu = "nvidia.com/gpu";
+    let cluster = ClusterSpec {
+        nodes: vec![node("n1").gpus(gpu, 8).label("skypilot.co/accelerator", "h100").0],
+        pods: vec![
+            // cpu: containers 1 + sidecar 2 = 3 (the old max rule gave 2);
+            // memory 1 + 2 = 3 GiB; GPUs 2.
+            pod("mesh", "a", Some("n1"))
+                .requests(&[("cpu", "1"), ("memory", "1Gi"), (gpu, "2")])
+                .sidecar(&[("cpu", "2"), ("memory", "2Gi")])
+                .init_container(&[("cpu", "1")])
+                .0,
+            // Pod-level 4 CPUs and 8 GiB replace the container's 1 and 0;
+            // its GPU still comes from the container.
+            pod("podlevel", "a", Some("n1"))
+                .requests(&[("cpu", "1"), (gpu, "1")])
+                .pod_requests(&[("cpu", "4"), ("memory", "8Gi")])
+                .0,
+        ],
+        ..Default::default()
+    };
+    let (_api, sb) = one_context(cluster);
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
+    run.expect_code(0).expect_no_panic();
+    assert!(
+        run.stdout.contains("prod     n1    1 of 8 free  21 of 32 free  H100  5 of 8 free      Healthy"),
+        "{}",
+        run.stdout
+    );
+}
+
 #[test]
 fn pods_in_every_phase_init_containers_and_overhead() {
     let gpu = "nvidia.com/gpu";

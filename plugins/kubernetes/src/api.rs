@@ -153,6 +153,9 @@ pub struct PodSpec<'a> {
     /// Pod overhead.
     #[serde(default, borrow)]
     pub overhead: Option<ResourceList<'a>>,
+    /// Pod-level resources (`PodLevelResources`: cpu and memory only).
+    #[serde(default, borrow)]
+    pub resources: Option<Resources<'a>>,
 }
 
 /// A container's resources.
@@ -161,6 +164,9 @@ pub struct Container<'a> {
     /// Resources.
     #[serde(default, borrow)]
     pub resources: Resources<'a>,
+    /// `Always` on an init container makes it a native sidecar.
+    #[serde(rename = "restartPolicy", default, borrow)]
+    pub restart_policy: Option<Cow<'a, str>>,
 }
 
 /// Requests and limits.

@@ -1,9 +1,8 @@
 //! One context: list its nodes and its active pods at the same time, keep only
 //! per-node sums of what the pods request, and turn them into GPU totals.
 //!
-//! Free GPUs follow the scheduler: a pod holds its effective request (the
-//! larger of its containers' sum and its largest init container, plus pod
-//! overhead) on its node until it reaches a terminal phase; Pending, Running
+//! Free GPUs follow the scheduler: a pod holds its effective request (see
+//! [`effective_request`]) on its node until it reaches a terminal phase; Pending, Running
 //! and Unknown pods, terminating ones too, all hold it. Free = allocatable −
 //! held, never below zero. GPUs on nodes that are NotReady, cordoned or
 //! tainted NoSchedule/NoExecute by a taint GPU pods do not tolerate (see
@@ -49,11 +48,31 @@ fn container_request(c: &api::Container<'_>, key: &str) -> f64 {
     listed(c.resources.requests.as_ref(), key).or_else(|| listed(c.resources.limits.as_ref(), key)).unwrap_or(0.0)
 }
 
-/// The scheduler's effective request of a pod for `key`.
+/// The scheduler's effective request of a pod for `key` (Kubernetes'
+/// `PodRequests`): containers and native sidecars (init containers with
+/// `restartPolicy: Always`) add up; an ordinary init container runs alone
+/// beside the sidecars started before it; the larger of the two, plus
+/// overhead. A pod-level request of cpu or memory replaces the containers'.
 pub fn effective_request(pod: &PodItem<'_>, key: &str) -> f64 {
+    let overhead = listed(pod.spec.overhead.as_ref(), key).unwrap_or(0.0);
+    if matches!(key, "cpu" | "memory")
+        && let Some(r) = pod.spec.resources.as_ref()
+        && let Some(v) = listed(r.requests.as_ref(), key).or_else(|| listed(r.limits.as_ref(), key))
+    {
+        return v + overhead;
+    }
     let containers: f64 = pod.spec.containers.iter().map(|c| container_request(c, key)).sum();
-    let init = pod.spec.init_containers.iter().map(|c| container_request(c, key)).fold(0.0, f64::max);
-    containers.max(init) + listed(pod.spec.overhead.as_ref(), key).unwrap_or(0.0)
+    let (mut sidecars, mut init_peak) = (0.0, 0.0f64);
+    for c in &pod.spec.init_containers {
+        let r = container_request(c, key);
+        if c.restart_policy.as_deref() == Some("Always") {
+            sidecars += r;
+            init_peak = init_peak.max(sidecars);
+        } else {
+            init_peak = init_peak.max(r + sidecars);
+        }
+    }
+    (containers + sidecars).max(init_peak) + overhead
 }
 
 /// Adds what `pod` holds to its node's sums; pods in a terminal phase and
@@ -329,6 +348,50 @@ mod tests {
         );
         assert_eq!(held["n1"].gpus, 4.0);
         assert_eq!(held.len(), 1);
+    }
+
+    #[test]
+    fn native_sidecars_add_up_and_pod_level_resources_replace_the_containers() {
+        // Kubernetes' own example (KEP-753): sidecars 1 and 2 CPUs, an init
+        // container of 3 after the first sidecar, containers of 2.
+        let p = pod(serde_json::json!({
+            "spec": {
+                "nodeName": "n1",
+                "initContainers": [
+                    {"restartPolicy": "Always", "resources": {"requests": {"cpu": "1", "nvidia.com/gpu": "1"}}},
+                    {"resources": {"requests": {"cpu": "3"}}},
+                    {"restartPolicy": "Always", "resources": {"requests": {"cpu": "2"}}}
+                ],
+                "containers": [{"resources": {"requests": {"cpu": "2", "nvidia.com/gpu": "2", "memory": "1Gi"}}}]
+            }
+        }));
+        // main = 2 + 1 + 2 = 5; init peak = max(1, 3 + 1, 1 + 2) = 4.
+        assert_eq!(effective_request(&p, "cpu"), 5.0);
+        // GPUs: the sidecar's one adds to the containers' two.
+        assert_eq!(effective_request(&p, "nvidia.com/gpu"), 3.0);
+        // An init container bigger than everything still wins, plus the
+        // sidecars started before it.
+        let p = pod(serde_json::json!({
+            "spec": {
+                "initContainers": [
+                    {"restartPolicy": "Always", "resources": {"requests": {"cpu": "1"}}},
+                    {"resources": {"requests": {"cpu": "8"}}}
+                ],
+                "containers": [{"resources": {"requests": {"cpu": "2"}}}]
+            }
+        }));
+        assert_eq!(effective_request(&p, "cpu"), 9.0);
+        // Pod-level requests replace the containers' cpu and memory, not GPUs.
+        let p = pod(serde_json::json!({
+            "spec": {
+                "resources": {"requests": {"cpu": "6"}, "limits": {"memory": "8Gi"}},
+                "containers": [{"resources": {"requests": {"cpu": "1", "memory": "1Gi", "nvidia.com/gpu": "1"}}}],
+                "overhead": {"cpu": "500m"}
+            }
+        }));
+        assert_eq!(effective_request(&p, "cpu"), 6.5);
+        assert_eq!(effective_request(&p, "memory"), 8.0 * 1024f64.powi(3));
+        assert_eq!(effective_request(&p, "nvidia.com/gpu"), 1.0);
     }
 
     #[test]
