@@ -172,6 +172,79 @@ fn native_sidecars_and_pod_level_resources_are_counted_as_the_scheduler_counts_t
     );
 }
 
+/// Issue 11: MIG slices in both strategies are GPUs of their own, named after
+/// their parent; time-sliced and MPS-shared GPUs count replicas, said so.
+#[test]
+fn mig_in_both_strategies_and_time_slicing() {
+    let cluster = ClusterSpec {
+        nodes: vec![
+            // Mixed: one resource per profile, and a stale `nvidia.com/gpu: 0`.
+            node("mig-mixed")
+                .resource("nvidia.com/gpu", "0")
+                .resource("nvidia.com/mig-1g.10gb", "14")
+                .resource("nvidia.com/mig-3g.40gb", "2")
+                .label("nvidia.com/gpu.product", "NVIDIA-A100-SXM4-80GB")
+                .label("nvidia.com/mig.strategy", "mixed")
+                .0,
+            // Single: slices as `nvidia.com/gpu`, the product names the profile.
+            node("mig-single")
+                .gpus("nvidia.com/gpu", 7)
+                .label("nvidia.com/gpu.product", "NVIDIA-H100-80GB-HBM3-MIG-1g.10gb")
+                .label("nvidia.com/mig.strategy", "single")
+                .0,
+            // Time-slicing, 4 T4s × 10 replicas, not renamed.
+            node("ts")
+                .gpus("nvidia.com/gpu", 40)
+                .label("nvidia.com/gpu.product", "Tesla-T4-SHARED")
+                .label("nvidia.com/gpu.replicas", "10")
+                .label("nvidia.com/gpu.count", "4")
+                .0,
+            // Renamed to `nvidia.com/gpu.shared`: 20 replicas of 4 L4s.
+            node("ts-renamed")
+                .resource("nvidia.com/gpu", "0")
+                .resource("nvidia.com/gpu.shared", "20")
+                .label("nvidia.com/gpu.product", "NVIDIA-L4")
+                .label("nvidia.com/gpu.replicas", "5")
+                .0,
+        ],
+        pods: vec![
+            pod("slices", "a", Some("mig-mixed")).requests(&[("nvidia.com/mig-1g.10gb", "3")]).0,
+            pod("single", "a", Some("mig-single")).requests(&[("nvidia.com/gpu", "2")]).0,
+            pod("replicas", "a", Some("ts")).requests(&[("nvidia.com/gpu", "5")]).0,
+            pod("renamed", "a", Some("ts-renamed")).requests(&[("nvidia.com/gpu.shared", "1")]).0,
+        ],
+        ..Default::default()
+    };
+    let (_api, sb) = one_context(cluster);
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
+    run.expect_code(0).expect_no_panic();
+    let table: String = run.stdout.split("\n\n").next().unwrap().to_string();
+    assert_eq!(
+        table,
+        "\
+Kubernetes GPUs
+Context: prod
+GPU                    REQUESTABLE_QTY_PER_NODE  UTILIZATION
+A100-80GB MIG 1g.10gb  1, 2, 4, 8, 14            11 of 14 free
+A100-80GB MIG 3g.40gb  1, 2                      2 of 2 free
+H100 MIG 1g.10gb       1, 2, 4, 7                5 of 7 free
+L4 shared              1, 2, 4, 8, 16, 20        19 of 20 free
+T4 shared              1, 2, 4, 8, 16, 32, 40    35 of 40 free"
+    );
+    assert!(
+        run.stderr.contains("prod: 2 node(s) share their GPUs by time-slicing or MPS: 8 physical GPU(s) offered as 60 replicas"),
+        "{}",
+        run.stderr
+    );
+    // A MIG node with no whole GPU left is not a node whose device plugin is missing.
+    assert!(!run.stderr.contains("report 0 GPU resources"), "{}", run.stderr);
+    // A filter naming the parent finds its slices.
+    let run = sb.run(["show-gpus", "A100-80GB", "--infra", "k8s"]);
+    run.expect_code(0).expect_no_panic();
+    assert!(run.stdout.contains("A100-80GB MIG 3g.40gb"), "{}", run.stdout);
+    assert!(!run.stdout.contains("H100"), "{}", run.stdout);
+}
+
 #[test]
 fn pods_in_every_phase_init_containers_and_overhead() {
     let gpu = "nvidia.com/gpu";

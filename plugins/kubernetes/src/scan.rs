@@ -14,20 +14,25 @@ use kube::Client;
 use regex_lite::Regex;
 use skyhost_plugin_api::{Cluster, ClusterGpu, ClusterNode, Taint, Toleration};
 
+use skyhost_gpu_identity as identity;
+
 use crate::{
     api::{self, ApiError, Listed, NodeItem, PodItem},
     labels::{self, Accelerator},
     quantity, taints,
 };
 
-/// Resource keys counted as GPUs, in the order they are looked for.
-pub const GPU_KEYS: [&str; 3] = ["nvidia.com/gpu", "amd.com/gpu", "google.com/tpu"];
+/// Resource keys counted as GPUs, in the order they are looked for
+/// (`nvidia.com/gpu.shared`: time-sliced or MPS replicas, renamed).
+pub const GPU_KEYS: [&str; 4] = ["nvidia.com/gpu", "amd.com/gpu", "google.com/tpu", "nvidia.com/gpu.shared"];
 
 /// What is requested on one node.
-#[derive(Debug, Default, Clone, Copy, PartialEq)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct Held {
     /// GPUs (any GPU key).
     pub gpus: f64,
+    /// MIG slices per resource name (`nvidia.com/mig-1g.10gb`).
+    pub mig: Vec<(Box<str>, f64)>,
     /// vCPUs.
     pub cpu: f64,
     /// Memory, bytes.
@@ -75,6 +80,22 @@ pub fn effective_request(pod: &PodItem<'_>, key: &str) -> f64 {
     (containers + sidecars).max(init_peak) + overhead
 }
 
+/// The MIG resources a pod names anywhere (almost always none).
+fn mig_keys(pod: &PodItem<'_>) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    let lists = pod.spec.containers.iter().chain(&pod.spec.init_containers).flat_map(|c| {
+        [c.resources.requests.as_ref(), c.resources.limits.as_ref()]
+    });
+    for list in lists.flatten() {
+        for (k, _) in &list.mig {
+            if !keys.iter().any(|have| have == k) {
+                keys.push(k.to_string());
+            }
+        }
+    }
+    keys
+}
+
 /// Adds what `pod` holds to its node's sums; pods in a terminal phase and
 /// unscheduled pods hold nothing.
 pub fn fold_pod(held: &mut HashMap<String, Held>, pod: &PodItem<'_>) {
@@ -87,6 +108,13 @@ pub fn fold_pod(held: &mut HashMap<String, Held>, pod: &PodItem<'_>) {
         None => held.entry(node.to_string()).or_default(),
     };
     h.gpus += GPU_KEYS.iter().map(|k| effective_request(pod, k)).sum::<f64>();
+    for key in mig_keys(pod) {
+        let amount = effective_request(pod, &key);
+        match h.mig.iter_mut().find(|(k, _)| **k == *key) {
+            Some((_, held)) => *held += amount,
+            None => h.mig.push((key.into(), amount)),
+        }
+    }
     h.cpu += effective_request(pod, "cpu");
     h.memory += effective_request(pod, "memory");
 }
@@ -103,13 +131,51 @@ pub struct NodeFacts {
     cordoned: bool,
     taints: Vec<Taint>,
     multi_host_tpu: bool,
+    /// MIG profiles offered as their own resources (strategy `mixed`):
+    /// (profile, slices).
+    mig: Vec<(String, u32)>,
+    /// GPUs shared by time-slicing or MPS: (replicas per GPU, physical GPUs).
+    shared: Option<(u32, u32)>,
+}
+
+/// Replicas per GPU and physical GPUs of a node whose `units` GPU units are
+/// time-sliced or MPS-shared replicas, from the labels of GPU feature
+/// discovery (`nvidia.com/gpu.replicas`, `nvidia.com/gpu.count`) or GKE
+/// (`gke-max-shared-clients-per-gpu`, `gke-accelerator-count`).
+fn sharing(labels: &BTreeMap<String, String>, units: u32, renamed: bool) -> Option<(u32, u32)> {
+    let number = |k: &str| labels.get(k).and_then(|v| v.trim().parse::<u32>().ok());
+    let replicas = number("nvidia.com/gpu.replicas").or_else(|| number("cloud.google.com/gke-max-shared-clients-per-gpu"));
+    let replicas = match replicas {
+        Some(r) if r > 1 => r,
+        _ if renamed => 0,
+        _ => return None,
+    };
+    let physical = number("nvidia.com/gpu.count")
+        .or_else(|| number("cloud.google.com/gke-accelerator-count"))
+        .or_else(|| (replicas > 0).then(|| units.div_ceil(replicas)))
+        .unwrap_or(0);
+    Some((replicas, physical))
 }
 
 impl NodeFacts {
     /// Reads the facts of a node.
     pub fn from_item(n: &NodeItem) -> Self {
         let alloc = &n.status.allocatable;
-        let gpu_total = GPU_KEYS.iter().map(|k| amount(Some(alloc), k)).find(|v| *v > 0.0).unwrap_or(0.0);
+        let (gpu_key, gpu_total) =
+            GPU_KEYS.iter().map(|k| (*k, amount(Some(alloc), k))).find(|(_, v)| *v > 0.0).unwrap_or(("", 0.0));
+        let mig = alloc
+            .range::<str, _>((std::ops::Bound::Included(api::MIG_PREFIX), std::ops::Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(api::MIG_PREFIX))
+            .filter_map(|(k, v)| {
+                let slices = quantity::parse(v).filter(|s| *s >= 1.0)? as u32;
+                Some((k[api::MIG_PREFIX.len()..].to_string(), slices))
+            })
+            .collect();
+        let shared = if gpu_key.starts_with("nvidia.com/gpu") {
+            sharing(&n.metadata.labels, gpu_total as u32, gpu_key == "nvidia.com/gpu.shared")
+        } else {
+            None
+        };
         let accelerator = labels::accelerator(&n.metadata.labels);
         let multi_host_tpu = accelerator.as_ref().is_some_and(|a| a.tpu)
             && n.metadata
@@ -133,6 +199,8 @@ impl NodeFacts {
                 .map(|t| Taint { key: t.key.clone(), value: t.value.clone(), effect: t.effect.clone(), tolerated: false })
                 .collect(),
             multi_host_tpu,
+            mig,
+            shared,
         }
     }
 
@@ -191,6 +259,28 @@ pub struct Filter {
     pub tolerations: Vec<Toleration>,
 }
 
+/// Adds one node's GPUs of one name to the totals.
+fn add(
+    gpus: &mut BTreeMap<String, (ClusterGpu, BTreeSet<u32>)>,
+    name: &str,
+    pods_listed: bool,
+    quantities: Vec<u32>,
+    schedulable: bool,
+    total: u32,
+    free: Option<u32>,
+) {
+    let (g, qs) = gpus.entry(name.to_string()).or_insert_with(|| {
+        (ClusterGpu { name: name.to_string(), free: pods_listed.then_some(0), ..Default::default() }, BTreeSet::new())
+    });
+    qs.extend(quantities);
+    if schedulable {
+        g.capacity += total;
+        g.free = g.free.zip(free).map(|(a, b)| a + b);
+    } else {
+        g.not_ready += total;
+    }
+}
+
 /// Builds the cluster's answer from its nodes and (when pods could be listed)
 /// what the pods hold.
 pub fn summarise(name: &str, nodes: &[NodeFacts], held: Option<&HashMap<String, Held>>, filter: &Filter) -> Cluster {
@@ -200,8 +290,10 @@ pub fn summarise(name: &str, nodes: &[NodeFacts], held: Option<&HashMap<String, 
     let mut labeled_without_gpus = Vec::new();
     let mut multi_host = 0;
     let mut unrecognised = BTreeSet::new();
+    let (mut shared_nodes, mut shared_physical, mut shared_replicas) = (0, 0, 0);
     for n in nodes {
-        let h = held.map(|m| m.get(&n.name).copied().unwrap_or_default());
+        let h = held.map(|m| m.get(&n.name).cloned().unwrap_or_default());
+        let h = h.as_ref();
         let node_free = h.map(|h| (f64::from(n.gpu_total) - h.gpus).max(0.0) as u32);
         let schedulable = n.schedulable(&filter.tolerations);
         let node_free = if schedulable { node_free } else { node_free.map(|_| 0) };
@@ -227,13 +319,33 @@ pub fn summarise(name: &str, nodes: &[NodeFacts], held: Option<&HashMap<String, 
             unrecognised.insert(value);
         }
         let Some(acc) = &n.accelerator else {
-            if n.gpu_total > 0 {
+            if n.gpu_total > 0 || !n.mig.is_empty() {
                 unlabeled.push(n.name.clone());
             }
             continue;
         };
+        // MIG strategy `mixed`: each profile is a GPU of its own.
+        for (profile, slices) in &n.mig {
+            let name = identity::mig_name(&acc.name, profile);
+            if filter.name.as_ref().is_some_and(|re| !re.is_match(&name)) {
+                continue;
+            }
+            let used = h.map(|h| {
+                let key = format!("{}{profile}", api::MIG_PREFIX);
+                h.mig.iter().find(|(k, _)| **k == *key).map_or(0.0, |(_, v)| *v)
+            });
+            let free = used.map(|u| if schedulable { (f64::from(*slices) - u).max(0.0) as u32 } else { 0 });
+            let (total, free, quantities) = match filter.quantity {
+                Some(q) if *slices < q => continue,
+                Some(q) => (q * (slices / q), free.map(|f| q * (f / q)), vec![q]),
+                None => (*slices, free, requestable(*slices)),
+            };
+            add(&mut gpus, &name, held.is_some(), quantities, schedulable, total, free);
+        }
         if n.gpu_total == 0 {
-            labeled_without_gpus.push(n.name.clone());
+            if n.mig.is_empty() {
+                labeled_without_gpus.push(n.name.clone());
+            }
             continue;
         }
         if n.multi_host_tpu {
@@ -253,16 +365,17 @@ pub fn summarise(name: &str, nodes: &[NodeFacts], held: Option<&HashMap<String, 
             None if acc.tpu => (n.gpu_total, node_free, vec![n.gpu_total]),
             None => (n.gpu_total, node_free, requestable(n.gpu_total)),
         };
-        let (g, qs) = gpus.entry(acc.name.clone()).or_insert_with(|| {
-            (ClusterGpu { name: acc.name.clone(), free: held.map(|_| 0), ..Default::default() }, BTreeSet::new())
-        });
-        qs.extend(quantities);
-        if schedulable {
-            g.capacity += total;
-            g.free = g.free.zip(free).map(|(a, b)| a + b);
-        } else {
-            g.not_ready += total;
-        }
+        // Time-sliced or MPS-shared: the units are replicas, not GPUs.
+        let name = match n.shared {
+            Some((_, physical)) => {
+                shared_nodes += 1;
+                shared_physical += physical;
+                shared_replicas += n.gpu_total;
+                format!("{} shared", acc.name)
+            }
+            None => acc.name.clone(),
+        };
+        add(&mut gpus, &name, held.is_some(), quantities, schedulable, total, free);
     }
     cluster.gpus = gpus
         .into_values()
@@ -292,6 +405,11 @@ pub fn summarise(name: &str, nodes: &[NodeFacts], held: Option<&HashMap<String, 
             "{} GPU label value(s) are not in skyhost's GPU table and are shown cleaned up: {}; please report them so they get one name everywhere",
             values.len(),
             list(&values)
+        ));
+    }
+    if shared_nodes > 0 {
+        cluster.notes.push(format!(
+            "{shared_nodes} node(s) share their GPUs by time-slicing or MPS: {shared_physical} physical GPU(s) offered as {shared_replicas} replicas; rows named `<GPU> shared` count replicas"
         ));
     }
     if multi_host > 0 {
