@@ -232,7 +232,9 @@ L4 shared              1, 2, 4, 8, 16, 20        19 of 20 free
 T4 shared              1, 2, 4, 8, 16, 32, 40    35 of 40 free"
     );
     assert!(
-        run.stderr.contains("prod: 2 node(s) share their GPUs by time-slicing or MPS: 8 physical GPU(s) offered as 60 replicas"),
+        run.stderr.contains(
+            "prod: 2 node(s) share their GPUs by time-slicing or MPS: 8 physical GPU(s) offered as 60 replicas"
+        ),
         "{}",
         run.stderr
     );
@@ -376,7 +378,11 @@ L4         1, 2, 4, 8                8 of 8 free"
     let run = sb.run(["show-gpus", "--infra", "k8s", "--toleration", "dedicated=gpuGroup:NoSchedule"]);
     run.expect_code(0).expect_no_panic();
     assert!(run.stdout.contains("H100       1, 2, 4, 8                8 of 8 free\n"), "{}", run.stdout);
-    assert!(run.stdout.contains("H100       8 of 8 free      Healthy (tolerated: dedicated=gpuGroup:NoSchedule)"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("H100       8 of 8 free      Healthy (tolerated: dedicated=gpuGroup:NoSchedule)"),
+        "{}",
+        run.stdout
+    );
     // A toleration of another value or effect does not match.
     for other in ["dedicated=other", "dedicated:NoExecute", "team"] {
         let run = sb.run(["show-gpus", "--infra", "k8s", "--toleration", other]);
@@ -392,12 +398,20 @@ L4         1, 2, 4, 8                8 of 8 free"
     // Bad input: one line naming it and the fix.
     let run = sb.run(["show-gpus", "--infra", "k8s", "--toleration", "dedicated:NoSchedul"]);
     run.expect_code(2).expect_no_panic();
-    assert!(run.stderr.contains("invalid toleration 'dedicated:NoSchedul': unknown effect 'NoSchedul'"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("invalid toleration 'dedicated:NoSchedul': unknown effect 'NoSchedul'"),
+        "{}",
+        run.stderr
+    );
     sb.write_config("[kubernetes]\ntolerations = [\"=gpu\"]\n");
     let run = sb.run(["show-gpus", "--infra", "k8s"]);
     run.expect_no_panic();
     assert_ne!(run.code, 0);
-    assert!(run.stderr.contains("[kubernetes] tolerations: invalid toleration '=gpu': the key is empty"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("[kubernetes] tolerations: invalid toleration '=gpu': the key is empty"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -435,7 +449,11 @@ fn cordoned_and_tainted_nodes_count_as_not_ready_but_gpu_taints_do_not() {
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains("NoExecute Taint [maintenance=true], NoSchedule Taint [dedicated=true]"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("NoExecute Taint [maintenance=true], NoSchedule Taint [dedicated=true]"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -1278,7 +1296,10 @@ fn a_cluster_mixing_every_label_convention_has_one_row_per_gpu_model() {
             node("cw-h100").gpus("nvidia.com/gpu", 8).label("gpu.nvidia.com/class", "H100_NVLINK_80GB").0,
             node("neb-h100").gpus("nvidia.com/gpu", 8).label("nebius.com/gpu-name", "H100").0,
             node("sky-h100").gpus("nvidia.com/gpu", 8).label("skypilot.co/accelerator", "h100").0,
-            node("gke-mega").gpus("nvidia.com/gpu", 8).label("cloud.google.com/gke-accelerator", "nvidia-h100-mega-80gb").0,
+            node("gke-mega")
+                .gpus("nvidia.com/gpu", 8)
+                .label("cloud.google.com/gke-accelerator", "nvidia-h100-mega-80gb")
+                .0,
             node("gfd-mega").gpus("nvidia.com/gpu", 8).label("nvidia.com/gpu.product", "NVIDIA-H100-MEGA-80GB").0,
             node("gfd-a100").gpus("nvidia.com/gpu", 4).label("nvidia.com/gpu.product", "NVIDIA-A100-SXM4-80GB").0,
             node("gke-a100").gpus("nvidia.com/gpu", 4).label("cloud.google.com/gke-accelerator", "nvidia-a100-80gb").0,
@@ -1319,7 +1340,8 @@ tpu-v5-lite-podslice  4                         4 of 4 free"
     );
     // An empty value types the node as unlabeled, and does not fail it.
     assert!(
-        run.stdout.contains("prod     cw-empty   8 of 8 free  32 of 32 free  (unlabeled)           1 of 1 free      Healthy"),
+        run.stdout
+            .contains("prod     cw-empty   8 of 8 free  32 of 32 free  (unlabeled)           1 of 1 free      Healthy"),
         "{}",
         run.stdout
     );

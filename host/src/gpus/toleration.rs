@@ -48,7 +48,10 @@ mod tests {
     #[test]
     fn kubectl_taint_spelling() {
         let t = parse("dedicated=gpuGroup:NoSchedule").unwrap();
-        assert_eq!((t.key.as_str(), t.operator.as_str(), t.value.as_str(), t.effect.as_str()), ("dedicated", "Equal", "gpuGroup", "NoSchedule"));
+        assert_eq!(
+            (t.key.as_str(), t.operator.as_str(), t.value.as_str(), t.effect.as_str()),
+            ("dedicated", "Equal", "gpuGroup", "NoSchedule")
+        );
         let t = parse("example.com/team").unwrap();
         assert_eq!((t.operator.as_str(), t.effect.as_str()), ("Exists", ""));
         let t = parse("team:NoExecute").unwrap();

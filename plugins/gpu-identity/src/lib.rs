@@ -124,8 +124,30 @@ pub static GPUS: &[Gpu] = &[
 
 /// Words that say how a chip is packaged or sold, not which chip it is.
 const PACKAGING: [&str; 24] = [
-    "NVIDIA", "TESLA", "GEFORCE", "QUADRO", "AMD", "INSTINCT", "SXM", "SXM2", "SXM3", "SXM4", "SXM5", "SXM6", "PCIE",
-    "HBM2", "HBM2E", "HBM3", "HBM3E", "OAM", "NVLINK", "GPU", "GENERATION", "EDITION", "SERVER", "WORKSTATION",
+    "NVIDIA",
+    "TESLA",
+    "GEFORCE",
+    "QUADRO",
+    "AMD",
+    "INSTINCT",
+    "SXM",
+    "SXM2",
+    "SXM3",
+    "SXM4",
+    "SXM5",
+    "SXM6",
+    "PCIE",
+    "HBM2",
+    "HBM2E",
+    "HBM3",
+    "HBM3E",
+    "OAM",
+    "NVLINK",
+    "GPU",
+    "GENERATION",
+    "EDITION",
+    "SERVER",
+    "WORKSTATION",
 ];
 
 /// `80GB`, `80G`, `80GIB` → 80.
@@ -172,7 +194,7 @@ pub fn canonical(raw: &str) -> Option<&'static Gpu> {
     let mut memory = None;
     let mut variant = None;
     let mut words: Vec<&str> = Vec::new();
-    for word in upper.split(|c: char| c == '-' || c == '_' || c == ' ' || c == '/').filter(|w| !w.is_empty()) {
+    for word in upper.split(['-', '_', ' ', '/']).filter(|w| !w.is_empty()) {
         if PACKAGING.contains(&word) {
             continue;
         }
@@ -200,9 +222,7 @@ pub fn canonical(raw: &str) -> Option<&'static Gpu> {
         Some(m) => of_model()
             .find(|g| g.variant == variant && (g.memories.contains(&m) || (g.memories.is_empty() && m == g.memory_gib)))
             // `H100-94GB` names the NVL part by its memory alone.
-            .or_else(|| {
-                variant.is_none().then(|| of_model().find(|g| g.memories.contains(&m))).flatten()
-            }),
+            .or_else(|| variant.is_none().then(|| of_model().find(|g| g.memories.contains(&m))).flatten()),
     }
 }
 
@@ -311,7 +331,8 @@ mod tests {
 
     #[test]
     fn odd_values_do_not_panic() {
-        for raw in ["", " ", "-", "-MIG-", "x-shared", "é-SHARED", "日本語", "80GB", "NVL", "--MIG--SHARED", "ÉSHARED"] {
+        for raw in ["", " ", "-", "-MIG-", "x-shared", "é-SHARED", "日本語", "80GB", "NVL", "--MIG--SHARED", "ÉSHARED"]
+        {
             let _ = display_name(raw);
             let _ = split(raw);
         }

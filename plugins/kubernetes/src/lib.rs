@@ -195,13 +195,17 @@ impl Kubernetes {
             .map(|n| RegexBuilder::new(&format!("^(?:{n})")).case_insensitive(true).build())
             .transpose()
             .map_err(|e| PluginError::new(ErrorKind::BadRequest, format!("invalid GPU name pattern: {e}")))?;
-        let outcomes =
-            self.outcomes(&q.clusters, q.all_clusters, q.timeout_secs, scan::Filter {
+        let outcomes = self.outcomes(
+            &q.clusters,
+            q.all_clusters,
+            q.timeout_secs,
+            scan::Filter {
                 name,
                 identity: q.name.as_deref().and_then(skyhost_gpu_identity::canonical),
                 quantity: q.quantity,
                 tolerations: q.tolerations.clone(),
-            })?;
+            },
+        )?;
         Ok(ClusterReport { clusters: outcomes.into_iter().map(|o| o.cluster).collect(), notes: Vec::new() })
     }
 

@@ -22,10 +22,8 @@ pub fn parse(q: &str) -> Option<f64> {
         ("E", 1e18),
     ];
     let q = q.trim();
-    let (number, factor) = SUFFIXES
-        .iter()
-        .find_map(|(suffix, factor)| q.strip_suffix(suffix).map(|n| (n, *factor)))
-        .unwrap_or((q, 1.0));
+    let (number, factor) =
+        SUFFIXES.iter().find_map(|(suffix, factor)| q.strip_suffix(suffix).map(|n| (n, *factor))).unwrap_or((q, 1.0));
     // Only digits, a sign, a point and an exponent: no `inf` or `NaN`.
     if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b)) {
         return None;

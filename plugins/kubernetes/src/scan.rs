@@ -83,9 +83,12 @@ pub fn effective_request(pod: &PodItem<'_>, key: &str) -> f64 {
 /// The MIG resources a pod names anywhere (almost always none).
 fn mig_keys(pod: &PodItem<'_>) -> Vec<String> {
     let mut keys: Vec<String> = Vec::new();
-    let lists = pod.spec.containers.iter().chain(&pod.spec.init_containers).flat_map(|c| {
-        [c.resources.requests.as_ref(), c.resources.limits.as_ref()]
-    });
+    let lists = pod
+        .spec
+        .containers
+        .iter()
+        .chain(&pod.spec.init_containers)
+        .flat_map(|c| [c.resources.requests.as_ref(), c.resources.limits.as_ref()]);
     for list in lists.flatten() {
         for (k, _) in &list.mig {
             if !keys.iter().any(|have| have == k) {
@@ -144,7 +147,8 @@ pub struct NodeFacts {
 /// (`gke-max-shared-clients-per-gpu`, `gke-accelerator-count`).
 fn sharing(labels: &BTreeMap<String, String>, units: u32, renamed: bool) -> Option<(u32, u32)> {
     let number = |k: &str| labels.get(k).and_then(|v| v.trim().parse::<u32>().ok());
-    let replicas = number("nvidia.com/gpu.replicas").or_else(|| number("cloud.google.com/gke-max-shared-clients-per-gpu"));
+    let replicas =
+        number("nvidia.com/gpu.replicas").or_else(|| number("cloud.google.com/gke-max-shared-clients-per-gpu"));
     let replicas = match replicas {
         Some(r) if r > 1 => r,
         _ if renamed => 0,
@@ -196,7 +200,12 @@ impl NodeFacts {
                 .taints
                 .iter()
                 .filter(|t| matches!(t.effect.as_str(), "NoSchedule" | "NoExecute"))
-                .map(|t| Taint { key: t.key.clone(), value: t.value.clone(), effect: t.effect.clone(), tolerated: false })
+                .map(|t| Taint {
+                    key: t.key.clone(),
+                    value: t.value.clone(),
+                    effect: t.effect.clone(),
+                    tolerated: false,
+                })
                 .collect(),
             multi_host_tpu,
             mig,
@@ -352,7 +361,9 @@ pub fn summarise(name: &str, nodes: &[NodeFacts], held: Option<&HashMap<String, 
             multi_host += 1;
             continue;
         }
-        let same_gpu = || filter.identity.is_some_and(|f| acc.mig_profile.is_none() && acc.gpu.is_some_and(|g| std::ptr::eq(f, g)));
+        let same_gpu = || {
+            filter.identity.is_some_and(|f| acc.mig_profile.is_none() && acc.gpu.is_some_and(|g| std::ptr::eq(f, g)))
+        };
         if filter.name.as_ref().is_some_and(|re| !re.is_match(&acc.name)) && !same_gpu() {
             continue;
         }
