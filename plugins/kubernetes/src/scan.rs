@@ -322,7 +322,7 @@ pub fn summarise(name: &str, nodes: &[NodeFacts], held: Option<&HashMap<String, 
                 .iter()
                 .map(|t| Taint { tolerated: taints::tolerated(t, &filter.tolerations), ..t.clone() })
                 .collect(),
-            unlabeled_gpu: n.accelerator.is_none() && n.gpu_total > 0,
+            unlabeled_gpu: n.accelerator.is_none() && (n.gpu_total > 0 || !n.mig.is_empty()),
         });
         if let Some(value) = n.accelerator.as_ref().and_then(|a| a.unrecognised.as_deref()) {
             unrecognised.insert(value);
