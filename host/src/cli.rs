@@ -167,6 +167,10 @@ pub struct ShowGpusArgs {
     #[arg(long, conflicts_with = "contexts")]
     pub all_contexts: bool,
 
+    /// A node taint your pods tolerate, KEY[=VALUE][:EFFECT] (repeatable); adds to [kubernetes] tolerations
+    #[arg(long = "toleration", value_name = "TAINT")]
+    pub tolerations: Vec<String>,
+
     /// Output format
     #[arg(short, long, value_enum, default_value_t = GpuFormat::Table)]
     pub output: GpuFormat,

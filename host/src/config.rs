@@ -113,6 +113,8 @@ pub struct KubernetesConfig {
     pub allowed_contexts: Option<AllowedContexts>,
     /// Deadline per context, in seconds.
     pub timeout_secs: Option<f64>,
+    /// Node taints the user's pods tolerate, `KEY[=VALUE][:EFFECT]`.
+    pub tolerations: Vec<String>,
 }
 
 /// `allowed_contexts = ["a", "b"]` or `allowed_contexts = "all"`.

@@ -291,6 +291,11 @@ pub struct ClusterQuery {
     /// JSON; the backend validates it. (since 1.3)
     #[serde(skip_serializing_if = "Option::is_none")]
     pub settings: Option<serde_json::Value>,
+    /// Taints the user's pods tolerate (`[kubernetes] tolerations`,
+    /// `--toleration`): a node tainted only by these, or by a well-known GPU
+    /// dedication taint, still counts as ready. Older hosts
+    /// send none.
+    pub tolerations: Vec<Toleration>,
 }
 
 impl Default for ClusterQuery {
@@ -302,8 +307,26 @@ impl Default for ClusterQuery {
             name: None,
             quantity: None,
             settings: None,
+            tolerations: Vec::new(),
         }
     }
+}
+
+/// A toleration, with the meaning Kubernetes gives it: it tolerates a taint
+/// when the effects are equal or its own is empty, and the keys are equal or
+/// its own is empty with `Exists`; with `Exists` any value matches, with
+/// `Equal` the values must be equal.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Toleration {
+    /// Taint key; empty (with `Exists`) for every key.
+    pub key: String,
+    /// `Exists` or `Equal`.
+    pub operator: String,
+    /// Value, for `Equal`.
+    pub value: String,
+    /// `NoSchedule`, `PreferNoSchedule` or `NoExecute`; empty for every effect.
+    pub effect: String,
 }
 
 /// Response of [`method::CLUSTER_GPUS`].
@@ -411,7 +434,8 @@ pub struct ClusterNode {
     pub ready: bool,
     /// `spec.unschedulable` is set.
     pub cordoned: bool,
-    /// Taints that keep GPU pods off the node.
+    /// The node's NoSchedule and NoExecute taints; those not
+    /// [`Taint::tolerated`] keep GPU pods off the node.
     pub taints: Vec<Taint>,
     /// The node has GPU resources but no label naming the GPU type.
     pub unlabeled_gpu: bool,
@@ -433,8 +457,15 @@ pub struct ClusterNode {
 pub struct Taint {
     /// Taint key.
     pub key: String,
+    /// Taint value, often empty (older plugins leave it empty).
+    pub value: String,
     /// `NoSchedule` or `NoExecute`.
     pub effect: String,
+    /// The taint does not keep GPU pods off the node: a well-known GPU
+    /// dedication taint, a control-plane taint, or one the query's
+    /// tolerations tolerate. Older plugins list only the
+    /// taints that keep GPU pods off.
+    pub tolerated: bool,
 }
 
 /// Request of [`method::CHECK`].

@@ -613,11 +613,18 @@ impl Node {
         self.0["spec"]["unschedulable"] = json!(true);
         self
     }
-    /// A taint.
-    pub fn taint(mut self, key: &str, effect: &str) -> Self {
-        let taints = self.0["spec"]["taints"].as_array().cloned().unwrap_or_default();
-        let mut taints = taints;
-        taints.push(json!({"key": key, "value": "true", "effect": effect}));
+    /// A taint with the value `true`.
+    pub fn taint(self, key: &str, effect: &str) -> Self {
+        self.taint_value(key, "true", effect)
+    }
+    /// A taint; an empty `value` is left out, as the API server does.
+    pub fn taint_value(mut self, key: &str, value: &str, effect: &str) -> Self {
+        let mut taints = self.0["spec"]["taints"].as_array().cloned().unwrap_or_default();
+        let mut taint = json!({"key": key, "effect": effect});
+        if !value.is_empty() {
+            taint["value"] = json!(value);
+        }
+        taints.push(taint);
         self.0["spec"]["taints"] = json!(taints);
         self
     }
@@ -696,6 +703,23 @@ impl Pod {
         let mut inits = self.0["spec"]["initContainers"].as_array().cloned().unwrap_or_default();
         inits.push(json!({"name": "init", "image": "busybox", "resources": {"requests": requests}}));
         self.0["spec"]["initContainers"] = json!(inits);
+        self
+    }
+    /// Adds a native sidecar: an init container with `restartPolicy: Always`.
+    pub fn sidecar(mut self, pairs: &[(&str, &str)]) -> Self {
+        let requests: serde_json::Map<String, Value> = pairs.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+        let mut inits = self.0["spec"]["initContainers"].as_array().cloned().unwrap_or_default();
+        inits.push(
+            json!({"name": "sidecar", "image": "envoy", "restartPolicy": "Always", "resources": {"requests": requests}}),
+        );
+        self.0["spec"]["initContainers"] = json!(inits);
+        self
+    }
+    /// Pod-level requests (`spec.resources.requests`).
+    pub fn pod_requests(mut self, pairs: &[(&str, &str)]) -> Self {
+        for (k, v) in pairs {
+            self.0["spec"]["resources"]["requests"][*k] = json!(v);
+        }
         self
     }
     /// Pod overhead.

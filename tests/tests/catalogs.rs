@@ -738,3 +738,34 @@ fn concurrent_requests_for_a_stale_catalog_download_it_once() {
     let left: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left, ["vms.csv"], "no temporary file or failure marker left");
 }
+
+/// Issue 11: catalogs are named by the same GPU table as clusters. A row
+/// called `A100` whose `GpuInfo` says 80 GB is the `A100-80GB` (as Seeweb
+/// writes it), and a name filter matches by identity: SkyPilot's GFD name
+/// `H100-80GB` and GKE's `nvidia-h200-141gb` find the catalogs' rows.
+#[test]
+fn catalog_names_are_the_gpu_tables_and_filters_match_by_identity() {
+    let gpu_info =
+        |mib: u32| format!("\"{{'Gpus': [{{'Name': 'A100', 'Count': 8, 'MemoryInfo': {{'SizeInMiB': {mib}}}}}]}}\"");
+    let rows = [
+        format!("p4x.24xlarge,A100,8.0,96.0,1152.0,{},30.0,9.0,us-east-1,use1-az1,x86_64,\n", gpu_info(81920)),
+        format!("p5x.48xlarge,H100,8.0,192.0,2048.0,{},98.0,9.8,us-east-1,use1-az1,x86_64,\n", gpu_info(81920)),
+    ]
+    .concat();
+    let sb = Sandbox::new().with_plugins(&["aws"]).env("SKYHOST_DISABLE", NOT_IN_QUIRKS);
+    let dir = catalogs_with_aws_rows(&sb, &["aws"], &rows);
+    let sb = sb.env("SKYHOST_CATALOG_DIR", &dir);
+
+    let run = sb.run(["show-gpus", "A100-80GB", "--infra", "aws"]);
+    run.expect_code(0).expect_no_panic();
+    assert!(run.stdout.contains("p4x.24xlarge"), "{}\n{}", run.stdout, run.stderr);
+    // The 40 GB A100s of the same catalog are another GPU.
+    assert!(!run.stdout.contains("p4d.24xlarge"), "{}", run.stdout);
+
+    let run = sb.run(["show-gpus", "H100-80GB", "--infra", "aws"]);
+    run.expect_code(0).expect_no_panic();
+    assert!(run.stdout.contains("p5x.48xlarge"), "{}\n{}", run.stdout, run.stderr);
+    let run = sb.run(["show-gpus", "nvidia-h200-141gb", "--infra", "aws"]);
+    run.expect_code(0).expect_no_panic();
+    assert!(run.stdout.contains("H200"), "{}\n{}", run.stdout, run.stderr);
+}

@@ -57,17 +57,16 @@ fn gpu_types_free_counts_and_node_states() {
         "\
 Kubernetes GPUs
 Context: prod
-GPU        REQUESTABLE_QTY_PER_NODE  UTILIZATION
-H100       1, 2, 4, 8                5 of 8 free
-H100-80GB  1, 2, 4, 8                8 of 8 free
-L4         1, 2                      0 of 0 free (2 not ready)
+GPU   REQUESTABLE_QTY_PER_NODE  UTILIZATION
+H100  1, 2, 4, 8                13 of 16 free
+L4    1, 2                      0 of 0 free (2 not ready)
 
 Kubernetes per-node GPU availability
-CONTEXT  NODE   vCPU         Memory (GB)    GPU        GPU UTILIZATION  NODE STATUS
-prod     gpu-a  8 of 8 free  32 of 32 free  H100-80GB  8 of 8 free      Healthy
-prod     gpu-b  6 of 8 free  28 of 32 free  H100       5 of 8 free      Healthy
-prod     gpu-c  8 of 8 free  32 of 32 free  L4         0 of 2 free      NotReady
-prod     cpu-1  8 of 8 free  32 of 32 free  -          0 of 0 free      Healthy
+CONTEXT  NODE   vCPU         Memory (GB)    GPU   GPU UTILIZATION  NODE STATUS
+prod     gpu-a  8 of 8 free  32 of 32 free  H100  8 of 8 free      Healthy
+prod     gpu-b  6 of 8 free  28 of 32 free  H100  5 of 8 free      Healthy
+prod     gpu-c  8 of 8 free  32 of 32 free  L4    0 of 2 free      NotReady
+prod     cpu-1  8 of 8 free  32 of 32 free  -     0 of 0 free      Healthy
 ",
     );
 }
@@ -139,6 +138,115 @@ tpu-v5-lite-podslice  4                         4 of 4 free"
     assert!(run.stderr.contains("prod: 1 node(s) of multi-host TPU slices are excluded"), "{}", run.stderr);
 }
 
+/// Issue 11: native sidecars are added, not taken as a maximum, and
+/// pod-level `spec.resources` replaces the containers' cpu and memory.
+#[test]
+fn native_sidecars_and_pod_level_resources_are_counted_as_the_scheduler_counts_them() {
+    let gpu = "nvidia.com/gpu";
+    let cluster = ClusterSpec {
+        nodes: vec![node("n1").gpus(gpu, 8).label("skypilot.co/accelerator", "h100").0],
+        pods: vec![
+            // cpu: containers 1 + sidecar 2 = 3 (the old max rule gave 2);
+            // memory 1 + 2 = 3 GiB; GPUs 2.
+            pod("mesh", "a", Some("n1"))
+                .requests(&[("cpu", "1"), ("memory", "1Gi"), (gpu, "2")])
+                .sidecar(&[("cpu", "2"), ("memory", "2Gi")])
+                .init_container(&[("cpu", "1")])
+                .0,
+            // Pod-level 4 CPUs and 8 GiB replace the container's 1 and 0;
+            // its GPU still comes from the container.
+            pod("podlevel", "a", Some("n1"))
+                .requests(&[("cpu", "1"), (gpu, "1")])
+                .pod_requests(&[("cpu", "4"), ("memory", "8Gi")])
+                .0,
+        ],
+        ..Default::default()
+    };
+    let (_api, sb) = one_context(cluster);
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
+    run.expect_code(0).expect_no_panic();
+    assert!(
+        run.stdout.contains("prod     n1    1 of 8 free  21 of 32 free  H100  5 of 8 free      Healthy"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// Issue 11: MIG slices in both strategies are GPUs of their own, named after
+/// their parent; time-sliced and MPS-shared GPUs count replicas, said so.
+#[test]
+fn mig_in_both_strategies_and_time_slicing() {
+    let cluster = ClusterSpec {
+        nodes: vec![
+            // Mixed: one resource per profile, and a stale `nvidia.com/gpu: 0`.
+            node("mig-mixed")
+                .resource("nvidia.com/gpu", "0")
+                .resource("nvidia.com/mig-1g.10gb", "14")
+                .resource("nvidia.com/mig-3g.40gb", "2")
+                .label("nvidia.com/gpu.product", "NVIDIA-A100-SXM4-80GB")
+                .label("nvidia.com/mig.strategy", "mixed")
+                .0,
+            // Single: slices as `nvidia.com/gpu`, the product names the profile.
+            node("mig-single")
+                .gpus("nvidia.com/gpu", 7)
+                .label("nvidia.com/gpu.product", "NVIDIA-H100-80GB-HBM3-MIG-1g.10gb")
+                .label("nvidia.com/mig.strategy", "single")
+                .0,
+            // Time-slicing, 4 T4s × 10 replicas, not renamed.
+            node("ts")
+                .gpus("nvidia.com/gpu", 40)
+                .label("nvidia.com/gpu.product", "Tesla-T4-SHARED")
+                .label("nvidia.com/gpu.replicas", "10")
+                .label("nvidia.com/gpu.count", "4")
+                .0,
+            // Renamed to `nvidia.com/gpu.shared`: 20 replicas of 4 L4s.
+            node("ts-renamed")
+                .resource("nvidia.com/gpu", "0")
+                .resource("nvidia.com/gpu.shared", "20")
+                .label("nvidia.com/gpu.product", "NVIDIA-L4")
+                .label("nvidia.com/gpu.replicas", "5")
+                .0,
+        ],
+        pods: vec![
+            pod("slices", "a", Some("mig-mixed")).requests(&[("nvidia.com/mig-1g.10gb", "3")]).0,
+            pod("single", "a", Some("mig-single")).requests(&[("nvidia.com/gpu", "2")]).0,
+            pod("replicas", "a", Some("ts")).requests(&[("nvidia.com/gpu", "5")]).0,
+            pod("renamed", "a", Some("ts-renamed")).requests(&[("nvidia.com/gpu.shared", "1")]).0,
+        ],
+        ..Default::default()
+    };
+    let (_api, sb) = one_context(cluster);
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
+    run.expect_code(0).expect_no_panic();
+    let table: String = run.stdout.split("\n\n").next().unwrap().to_string();
+    assert_eq!(
+        table,
+        "\
+Kubernetes GPUs
+Context: prod
+GPU                    REQUESTABLE_QTY_PER_NODE  UTILIZATION
+A100-80GB MIG 1g.10gb  1, 2, 4, 8, 14            11 of 14 free
+A100-80GB MIG 3g.40gb  1, 2                      2 of 2 free
+H100 MIG 1g.10gb       1, 2, 4, 7                5 of 7 free
+L4 shared              1, 2, 4, 8, 16, 20        19 of 20 free
+T4 shared              1, 2, 4, 8, 16, 32, 40    35 of 40 free"
+    );
+    assert!(
+        run.stderr.contains(
+            "prod: 2 node(s) share their GPUs by time-slicing or MPS: 8 physical GPU(s) offered as 60 replicas"
+        ),
+        "{}",
+        run.stderr
+    );
+    // A MIG node with no whole GPU left is not a node whose device plugin is missing.
+    assert!(!run.stderr.contains("report 0 GPU resources"), "{}", run.stderr);
+    // A filter naming the parent finds its slices.
+    let run = sb.run(["show-gpus", "A100-80GB", "--infra", "k8s"]);
+    run.expect_code(0).expect_no_panic();
+    assert!(run.stdout.contains("A100-80GB MIG 3g.40gb"), "{}", run.stdout);
+    assert!(!run.stdout.contains("H100"), "{}", run.stdout);
+}
+
 #[test]
 fn pods_in_every_phase_init_containers_and_overhead() {
     let gpu = "nvidia.com/gpu";
@@ -186,6 +294,126 @@ H100  1, 2, 4, 8                2 of 8 free
     assert!(all.stdout.contains("prod     n1    6.8 of 8 free"), "{}", all.stdout);
 }
 
+/// Issue 11: taints as the scheduler sees them. AKS's documented GPU pool
+/// taint and GKE's GPU taint keep no GPU pod off; other taints do unless the
+/// user's pods tolerate them (config or flag, with Kubernetes' matching).
+#[test]
+fn gpu_dedication_taints_and_the_users_tolerations() {
+    let gpu = "nvidia.com/gpu";
+    let cluster = ClusterSpec {
+        nodes: vec![
+            node("aks-gpu-0")
+                .gpus(gpu, 4)
+                .label("nvidia.com/gpu.product", "NVIDIA-A100-SXM4-80GB")
+                .taint_value("sku", "gpu", "NoSchedule")
+                .0,
+            node("aks-gpu-1")
+                .gpus(gpu, 4)
+                .label("nvidia.com/gpu.product", "NVIDIA-A100-SXM4-80GB")
+                .taint_value("sku", "gpu", "NoSchedule")
+                .0,
+            node("gke-gpu")
+                .gpus(gpu, 8)
+                .label("cloud.google.com/gke-accelerator", "nvidia-l4")
+                .taint_value(gpu, "present", "NoSchedule")
+                .0,
+            node("eks-gpu")
+                .gpus(gpu, 8)
+                .label("karpenter.k8s.aws/instance-gpu-name", "h100")
+                .taint_value("dedicated", "gpuGroup", "NoSchedule")
+                .0,
+        ],
+        ..Default::default()
+    };
+    let (_api, sb) = one_context(cluster);
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
+    run.expect_code(0).expect_no_panic();
+    let table: String = run.stdout.split("\n\n").next().unwrap().to_string();
+    assert_eq!(
+        table,
+        "\
+Kubernetes GPUs
+Context: prod
+GPU        REQUESTABLE_QTY_PER_NODE  UTILIZATION
+A100-80GB  1, 2, 4                   8 of 8 free
+H100       1, 2, 4, 8                0 of 0 free (8 not ready)
+L4         1, 2, 4, 8                8 of 8 free"
+    );
+    // Every node's taints are shown, tolerated or not.
+    for line in [
+        "prod     aks-gpu-0  8 of 8 free  32 of 32 free  A100-80GB  4 of 4 free      Healthy (tolerated: sku=gpu:NoSchedule)",
+        "prod     gke-gpu    8 of 8 free  32 of 32 free  L4         8 of 8 free      Healthy (tolerated: nvidia.com/gpu=present:NoSchedule)",
+        "prod     eks-gpu    8 of 8 free  32 of 32 free  H100       0 of 8 free      NoSchedule Taint [dedicated=gpuGroup]",
+    ] {
+        assert!(run.stdout.contains(line), "{line}\n{}", run.stdout);
+    }
+    let json = sb.run(["show-gpus", "--infra", "k8s", "-o", "json"]);
+    json.expect_code(0);
+    fn taints(v: &serde_json::Value, out: &mut Vec<serde_json::Value>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                if let Some(serde_json::Value::Array(ts)) = m.get("taints") {
+                    out.extend(ts.iter().cloned());
+                }
+                m.values().for_each(|v| taints(v, out));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| taints(v, out)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    taints(&json.json(), &mut found);
+    assert!(
+        found.contains(&serde_json::json!({"key": "sku", "value": "gpu", "effect": "NoSchedule", "tolerated": true})),
+        "{found:?}"
+    );
+    assert!(
+        found.contains(
+            &serde_json::json!({"key": "dedicated", "value": "gpuGroup", "effect": "NoSchedule", "tolerated": false})
+        ),
+        "{found:?}"
+    );
+
+    // By flag: Equal with the value, and the effect.
+    let run = sb.run(["show-gpus", "--infra", "k8s", "--toleration", "dedicated=gpuGroup:NoSchedule"]);
+    run.expect_code(0).expect_no_panic();
+    assert!(run.stdout.contains("H100       1, 2, 4, 8                8 of 8 free\n"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("H100       8 of 8 free      Healthy (tolerated: dedicated=gpuGroup:NoSchedule)"),
+        "{}",
+        run.stdout
+    );
+    // A toleration of another value or effect does not match.
+    for other in ["dedicated=other", "dedicated:NoExecute", "team"] {
+        let run = sb.run(["show-gpus", "--infra", "k8s", "--toleration", other]);
+        run.expect_code(0);
+        assert!(run.stdout.contains("(8 not ready)"), "{other}: {}", run.stdout);
+    }
+    // By config: Exists, any value and effect.
+    sb.write_config("[kubernetes]\ntolerations = [\"dedicated\"]\n");
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
+    run.expect_code(0).expect_no_panic();
+    assert!(run.stdout.contains("H100       1, 2, 4, 8                8 of 8 free\n"), "{}", run.stdout);
+
+    // Bad input: one line naming it and the fix.
+    let run = sb.run(["show-gpus", "--infra", "k8s", "--toleration", "dedicated:NoSchedul"]);
+    run.expect_code(2).expect_no_panic();
+    assert!(
+        run.stderr.contains("invalid toleration 'dedicated:NoSchedul': unknown effect 'NoSchedul'"),
+        "{}",
+        run.stderr
+    );
+    sb.write_config("[kubernetes]\ntolerations = [\"=gpu\"]\n");
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
+    run.expect_no_panic();
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains("[kubernetes] tolerations: invalid toleration '=gpu': the key is empty"),
+        "{}",
+        run.stderr
+    );
+}
+
 #[test]
 fn cordoned_and_tainted_nodes_count_as_not_ready_but_gpu_taints_do_not() {
     let gpu = "nvidia.com/gpu";
@@ -221,7 +449,11 @@ fn cordoned_and_tainted_nodes_count_as_not_ready_but_gpu_taints_do_not() {
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains("NoExecute Taint [maintenance], NoSchedule Taint [dedicated]"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("NoExecute Taint [maintenance=true], NoSchedule Taint [dedicated=true]"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -984,7 +1216,8 @@ fn a_throttled_list_is_asked_again_after_retry_after() {
         ..Default::default()
     };
     let (api, sb) = one_context(cluster);
-    // The node list and then the pod list are each throttled once.
+    // The first list to arrive (nodes and pods are listed at the same time,
+    // so either) is throttled once and asked again.
     api.set_faults(|f| {
         f.throttle_next = 1;
         f.retry_after_secs = 1;
@@ -994,7 +1227,10 @@ fn a_throttled_list_is_asked_again_after_retry_after() {
     assert!(run.stdout.contains("H100  1, 2, 4, 8                5 of 8 free"), "{}\n{}", run.stdout, run.stderr);
     assert!(run.stderr.is_empty(), "{}", run.stderr);
     let lists = api.requests();
-    assert_eq!(lists.iter().filter(|r| r.starts_with("NodeList")).count(), 2, "{lists:?}");
+    let count = |kind: &str| lists.iter().filter(|r| r.starts_with(kind)).count();
+    assert_eq!(lists.len(), 3, "{lists:?}");
+    assert_eq!(count("NodeList") + count("PodList"), 3, "{lists:?}");
+    assert!(count("NodeList") >= 1 && count("PodList") >= 1, "{lists:?}");
 
     // Throttled for longer than the context's deadline: a note (a failed
     // context is not a failed command), not a hang.
@@ -1016,7 +1252,7 @@ fn more_than_one_page_of_nodes_and_an_expired_node_list() {
     let run = sb.run(["show-gpus", "--infra", "k8s"]);
     run.expect_code(0).expect_no_panic();
     // 480 GPU nodes of 8 H100s, counted once although page 1 came twice.
-    assert!(run.stdout.contains("H100-80GB  1, 2, 4, 8                3840 of 3840 free"), "{}", run.stdout);
+    assert!(run.stdout.contains("H100  1, 2, 4, 8                3840 of 3840 free"), "{}", run.stdout);
     assert_eq!(run.stdout.lines().filter(|l| l.starts_with("prod     node-")).count(), 600);
     let nodes: Vec<String> = api.requests().into_iter().filter(|r| r.starts_with("NodeList")).collect();
     // Page 1, page 2 expired (410), then the list again from the start: 2 pages.
@@ -1048,6 +1284,92 @@ fn nodes_that_may_not_be_listed_fail_the_context_with_the_reason() {
     run.expect_code(0).expect_no_panic();
     assert!(run.stderr.contains("context 'prod' failed: forbidden (403) to list nodes"), "{}", run.stderr);
     assert!(run.stderr.contains("kubectl --context prod get nodes"), "{}", run.stderr);
+}
+
+/// Issue 11: one chip has one name whoever labelled the node, so the totals
+/// table has one row per GPU model.
+#[test]
+fn a_cluster_mixing_every_label_convention_has_one_row_per_gpu_model() {
+    let cluster = ClusterSpec {
+        nodes: vec![
+            node("gfd-h100").gpus("nvidia.com/gpu", 8).label("nvidia.com/gpu.product", "NVIDIA-H100-80GB-HBM3").0,
+            node("gke-h100").gpus("nvidia.com/gpu", 8).label("cloud.google.com/gke-accelerator", "nvidia-h100-80gb").0,
+            node("karp-h100").gpus("nvidia.com/gpu", 8).label("karpenter.k8s.aws/instance-gpu-name", "h100").0,
+            node("cw-h100").gpus("nvidia.com/gpu", 8).label("gpu.nvidia.com/class", "H100_NVLINK_80GB").0,
+            node("neb-h100").gpus("nvidia.com/gpu", 8).label("nebius.com/gpu-name", "H100").0,
+            node("sky-h100").gpus("nvidia.com/gpu", 8).label("skypilot.co/accelerator", "h100").0,
+            node("gke-mega")
+                .gpus("nvidia.com/gpu", 8)
+                .label("cloud.google.com/gke-accelerator", "nvidia-h100-mega-80gb")
+                .0,
+            node("gfd-mega").gpus("nvidia.com/gpu", 8).label("nvidia.com/gpu.product", "NVIDIA-H100-MEGA-80GB").0,
+            node("gfd-a100").gpus("nvidia.com/gpu", 4).label("nvidia.com/gpu.product", "NVIDIA-A100-SXM4-80GB").0,
+            node("gke-a100").gpus("nvidia.com/gpu", 4).label("cloud.google.com/gke-accelerator", "nvidia-a100-80gb").0,
+            node("cw-a100").gpus("nvidia.com/gpu", 4).label("gpu.nvidia.com/class", "A100_NVLINK_80GB").0,
+            node("sky-a100").gpus("nvidia.com/gpu", 4).label("skypilot.co/accelerator", "a100-80gb").0,
+            node("karp-t4g").gpus("nvidia.com/gpu", 1).label("karpenter.k8s.aws/instance-gpu-name", "t4g").0,
+            node("gfd-t4g").gpus("nvidia.com/gpu", 1).label("nvidia.com/gpu.product", "NVIDIA-T4G").0,
+            node("cw-a6000").gpus("nvidia.com/gpu", 2).label("gpu.nvidia.com/class", "RTX_A6000").0,
+            node("gfd-a6000").gpus("nvidia.com/gpu", 2).label("nvidia.com/gpu.product", "NVIDIA-RTX-A6000").0,
+            node("cw-quadro").gpus("nvidia.com/gpu", 1).label("gpu.nvidia.com/class", "Quadro_RTX_5000").0,
+            node("cw-empty").gpus("nvidia.com/gpu", 1).label("gpu.nvidia.com/class", "").0,
+            node("tpu")
+                .gpus("google.com/tpu", 4)
+                .label("cloud.google.com/gke-tpu-accelerator", "tpu-v5-lite-podslice")
+                .label("cloud.google.com/gke-tpu-topology", "2x2")
+                .0,
+        ],
+        pods: vec![pod("train", "ml", Some("cw-h100")).requests(&[("nvidia.com/gpu", "8")]).0],
+        ..Default::default()
+    };
+    let (_api, sb) = one_context(cluster);
+    let run = sb.run(["show-gpus", "--infra", "k8s"]);
+    run.expect_code(0).expect_no_panic();
+    let table: String = run.stdout.split("\n\n").next().unwrap().to_string();
+    assert_eq!(
+        table,
+        "\
+Kubernetes GPUs
+Context: prod
+GPU                   REQUESTABLE_QTY_PER_NODE  UTILIZATION
+A100-80GB             1, 2, 4                   16 of 16 free
+A6000                 1, 2                      4 of 4 free
+H100                  1, 2, 4, 8                40 of 48 free
+H100-MEGA             1, 2, 4, 8                16 of 16 free
+RTX5000               1                         1 of 1 free
+T4g                   1                         2 of 2 free
+tpu-v5-lite-podslice  4                         4 of 4 free"
+    );
+    // An empty value types the node as unlabeled, and does not fail it.
+    assert!(
+        run.stdout
+            .contains("prod     cw-empty   8 of 8 free  32 of 32 free  (unlabeled)           1 of 1 free      Healthy"),
+        "{}",
+        run.stdout
+    );
+    // The value not in the GPU table is reported once, however many nodes.
+    assert!(
+        run.stderr.contains("prod: 1 GPU label value(s) are not in skyhost's GPU table and are shown cleaned up: `gpu.nvidia.com/class=Quadro_RTX_5000`"),
+        "{}",
+        run.stderr
+    );
+
+    // Name filters match by identity: SkyPilot's GFD name finds the one row.
+    let run = sb.run(["show-gpus", "H100-80GB", "--infra", "k8s"]);
+    run.expect_code(0).expect_no_panic();
+    assert!(run.stdout.contains("H100  1, 2, 4, 8                40 of 48 free"), "{}", run.stdout);
+    assert!(!run.stdout.contains("H100-MEGA"), "{}", run.stdout);
+    let run = sb.run(["show-gpus", "nvidia-h100-mega-80gb", "--infra", "k8s"]);
+    run.expect_code(0).expect_no_panic();
+    assert!(run.stdout.contains("H100-MEGA  1, 2, 4, 8                16 of 16 free"), "{}", run.stdout);
+
+    // With a quantity, a TPU node's chips are one unit: 4 chips are not four 1s.
+    let run = sb.run(["show-gpus", "tpu-v5-lite-podslice:1", "--infra", "k8s"]);
+    run.expect_no_panic();
+    assert!(!run.stdout.contains("tpu-v5-lite-podslice  1"), "{}", run.stdout);
+    let run = sb.run(["show-gpus", "tpu-v5-lite-podslice:4", "--infra", "k8s"]);
+    run.expect_code(0).expect_no_panic();
+    assert!(run.stdout.contains("tpu-v5-lite-podslice  4           4 of 4 free"), "{}", run.stdout);
 }
 
 #[test]

@@ -25,6 +25,9 @@ pub fn query_pairs(req: &GpuRequest) -> Vec<(&'static str, String)> {
     for c in &req.contexts {
         q.push(("context", c.clone()));
     }
+    for t in &req.tolerations {
+        q.push(("toleration", crate::gpus::toleration::format(t)));
+    }
     for (flag, key) in [(req.all, "all"), (req.all_regions, "all_regions"), (req.all_contexts, "all_contexts")] {
         if flag {
             q.push((key, "true".into()));
@@ -39,7 +42,7 @@ pub fn parse_query(pairs: Vec<(String, String)>) -> Result<RawGpuQuery, String> 
     let mut raw = RawGpuQuery::default();
     let mut seen: Vec<String> = Vec::new();
     for (key, value) in pairs {
-        if key != "context" && seen.contains(&key) {
+        if key != "context" && key != "toleration" && seen.contains(&key) {
             return Err(format!("query parameter '{key}' is given twice"));
         }
         seen.push(key.clone());
@@ -50,12 +53,13 @@ pub fn parse_query(pairs: Vec<(String, String)>) -> Result<RawGpuQuery, String> 
             "cloud" => raw.cloud = Some(value),
             "region" => raw.region = Some(value),
             "context" => raw.contexts.push(value),
+            "toleration" => raw.tolerations.push(value),
             "all" => raw.all = truthy(&key, &value)?,
             "all_regions" => raw.all_regions = truthy(&key, &value)?,
             "all_contexts" => raw.all_contexts = truthy(&key, &value)?,
             other => {
                 return Err(format!(
-                    "unknown query parameter '{other}' (known: name, quantity, infra, cloud, region, context, all, all_regions, all_contexts)"
+                    "unknown query parameter '{other}' (known: name, quantity, infra, cloud, region, context, toleration, all, all_regions, all_contexts)"
                 ));
             }
         }

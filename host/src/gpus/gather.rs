@@ -39,6 +39,8 @@ pub struct GatherSettings {
     pub cluster_timeout: Duration,
     /// Sections of other cluster backends (`[slurm]`), by backend name.
     pub sections: BTreeMap<String, config::ClusterBackendSection>,
+    /// `[kubernetes] tolerations`.
+    pub tolerations: Vec<skyhost_plugin_api::Toleration>,
 }
 
 impl GatherSettings {
@@ -62,7 +64,19 @@ impl GatherSettings {
             let section = config::ClusterBackendSection::from_table("slurm", t).map_err(Failure::usage)?;
             sections.insert("slurm".to_string(), section);
         }
+        let tolerations = app
+            .config
+            .kubernetes
+            .tolerations
+            .iter()
+            .map(|t| super::toleration::parse(t))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                Failure::usage(format!("[kubernetes] tolerations: {e}"))
+                    .help("write each as KEY[=VALUE][:EFFECT], e.g. \"dedicated=gpu:NoSchedule\"")
+            })?;
         Ok(Self {
+            tolerations,
             catalogs: CatalogSettings::from_app(app),
             allowed_contexts: app.config.kubernetes.allowed_contexts.clone(),
             cluster_timeout: Duration::from_secs_f64(timeout),
@@ -156,6 +170,7 @@ fn cluster_query(req: &GpuRequest, settings: &GatherSettings, backend: &str) -> 
         name: req.name.clone(),
         quantity: req.quantity,
         settings: section,
+        tolerations: settings.tolerations.iter().chain(&req.tolerations).cloned().collect(),
     };
     (q, timeout)
 }

@@ -6,3 +6,4 @@ pub mod partitions;
 pub mod render;
 pub mod report;
 pub mod request;
+pub mod toleration;

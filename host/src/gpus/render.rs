@@ -1,6 +1,6 @@
 //! Renders a [`GpuReport`] as SkyPilot's tables, or its offerings as CSV.
 
-use skyhost_plugin_api::{AcceleratorQuantities, Cluster, ClusterNode};
+use skyhost_plugin_api::{AcceleratorQuantities, Cluster, ClusterNode, Taint};
 
 use super::report::{ClusterSection, GpuReport, GpuTotal, Mode, OfferingTable};
 use crate::table::{render as table, title};
@@ -93,17 +93,24 @@ fn node_status(n: &ClusterNode) -> String {
     if n.cordoned {
         parts.push("Cordoned".into());
     }
-    let mut effects: Vec<(&str, Vec<&str>)> = Vec::new();
-    for t in &n.taints {
+    let key_value = |t: &Taint| if t.value.is_empty() { t.key.clone() } else { format!("{}={}", t.key, t.value) };
+    let mut effects: Vec<(&str, Vec<String>)> = Vec::new();
+    for t in n.taints.iter().filter(|t| !t.tolerated) {
         match effects.iter_mut().find(|(e, _)| *e == t.effect) {
-            Some((_, keys)) => keys.push(&t.key),
-            None => effects.push((&t.effect, vec![&t.key])),
+            Some((_, keys)) => keys.push(key_value(t)),
+            None => effects.push((&t.effect, vec![key_value(t)])),
         }
     }
     if !effects.is_empty() {
         parts.push(effects.iter().map(|(e, k)| format!("{e} Taint [{}]", k.join(", "))).collect::<Vec<_>>().join(", "));
     }
-    if parts.is_empty() { "Healthy".into() } else { parts.join(", ") }
+    let mut status = if parts.is_empty() { "Healthy".to_string() } else { parts.join(", ") };
+    let tolerated: Vec<String> =
+        n.taints.iter().filter(|t| t.tolerated).map(|t| format!("{}:{}", key_value(t), t.effect)).collect();
+    if !tolerated.is_empty() {
+        status.push_str(&format!(" (tolerated: {})", tolerated.join(", ")));
+    }
+    status
 }
 
 pub(super) fn utilization(free: Option<u32>, capacity: u32, not_ready: u32) -> String {

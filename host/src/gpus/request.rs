@@ -25,6 +25,8 @@ pub struct GpuRequest {
     pub contexts: Vec<String>,
     /// Every context.
     pub all_contexts: bool,
+    /// Taints the user's pods tolerate (`--toleration`).
+    pub tolerations: Vec<skyhost_plugin_api::Toleration>,
 }
 
 /// The raw inputs, as flags or query parameters give them.
@@ -49,6 +51,8 @@ pub struct RawGpuQuery {
     pub contexts: Vec<String>,
     /// `--all-contexts`.
     pub all_contexts: bool,
+    /// `--toleration` (repeatable).
+    pub tolerations: Vec<String>,
 }
 
 impl From<&ShowGpusArgs> for RawGpuQuery {
@@ -63,6 +67,7 @@ impl From<&ShowGpusArgs> for RawGpuQuery {
             all_regions: a.all_regions,
             contexts: a.contexts.clone(),
             all_contexts: a.all_contexts,
+            tolerations: a.tolerations.clone(),
         }
     }
 }
@@ -170,6 +175,7 @@ impl RawGpuQuery {
             );
         }
         r.contexts.extend(self.contexts);
+        r.tolerations = self.tolerations.iter().map(|t| super::toleration::parse(t)).collect::<Result<_, _>>()?;
         if r.all_contexts && !r.contexts.is_empty() {
             return Err("--all-contexts cannot be combined with --context".into());
         }

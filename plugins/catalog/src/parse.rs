@@ -13,6 +13,10 @@
 
 use skyhost_plugin_api::sdk::clip;
 
+use std::collections::HashMap;
+
+use skyhost_gpu_identity::{self as identity, Gpu};
+
 use crate::gpu_info;
 
 /// Columns every catalog must have.
@@ -88,6 +92,8 @@ pub struct Catalog {
     pub skipped: u64,
     /// Line number and reason of the first malformed row.
     pub first_bad: Option<(u64, String)>,
+    /// The GPU of each distinct accelerator name read so far.
+    identities: HashMap<Box<str>, Option<&'static Gpu>>,
 }
 
 /// A catalog that cannot be used at all.
@@ -256,6 +262,25 @@ impl Catalog {
         }
     }
 
+    /// The name of the GPU table for an accelerator name, its memory picking
+    /// the memory variant (Seeweb calls its 80 GB A100 `A100`); a name not in
+    /// the table is kept as the catalog writes it.
+    fn identified(&mut self, name: &str, device_memory_gib: Option<f64>) -> Box<str> {
+        let gpu = match self.identities.get(name) {
+            Some(gpu) => *gpu,
+            None => {
+                let gpu = identity::canonical(name);
+                self.identities.insert(name.into(), gpu);
+                gpu
+            }
+        };
+        match (gpu, device_memory_gib) {
+            (Some(g), Some(m)) => identity::with_memory(g, m).name.into(),
+            (Some(g), None) => g.name.into(),
+            (None, _) => name.into(),
+        }
+    }
+
     fn take_row(&mut self, r: &csv::ByteRecord, c: &Columns, rules: ReadRules) -> Result<(), String> {
         let name = text(&r[c.name], "AcceleratorName")?;
         if name.is_empty() {
@@ -283,14 +308,16 @@ impl Catalog {
             return Ok(()); // not launchable anywhere (SkyPilot drops these rows too)
         }
         let gpu_info = text_up_to(&r[c.gpu_info], "GpuInfo", MAX_GPU_INFO)?;
+        let device_memory_gib = gpu_info::device_memory_gib(gpu_info, rules.device_memory_is_total)?;
+        let name = self.identified(name, device_memory_gib);
         self.accelerators.push(AcceleratorRow {
             instance_type: optional_text(&r[c.instance_type], "InstanceType")?,
-            name: name.into(),
+            name,
             count,
             vcpus: number(&r[c.vcpus], "vCPUs")?,
             memory_gib: number(&r[c.memory], "MemoryGiB")?,
             has_gpu_info: !gpu_info.is_empty(),
-            device_memory_gib: gpu_info::device_memory_gib(gpu_info, rules.device_memory_is_total)?,
+            device_memory_gib,
             price: number(&r[c.price], "Price")?,
             spot_price: number(&r[c.spot], "SpotPrice")?,
             region: region.into(),
@@ -318,6 +345,18 @@ mod tests {
 
     fn parse(text: &str) -> Catalog {
         Catalog::parse(text.as_bytes(), ReadRules::default()).unwrap()
+    }
+
+    #[test]
+    fn accelerator_names_are_the_gpu_tables() {
+        let mem = |mib: u32| format!("\"{{'Gpus': [{{'MemoryInfo': {{'SizeInMiB': {mib}}}}}]}}\"");
+        let c = parse(&format!(
+            "{HEADER}\na,A100,1,8,32,{},1,1,r\nb,A100,1,8,32,{},1,1,r\nc,RTX-6000-Ada,1,8,32,x,1,1,r\nd,RTXA6000,1,8,32,x,1,1,r\ne,RTX6000,1,8,32,x,1,1,r\nf,tpu-v5p-8,1,8,32,,1,1,r\n",
+            mem(81920),
+            mem(40960)
+        ));
+        let names: Vec<&str> = c.accelerators.iter().map(|a| &*a.name).collect();
+        assert_eq!(names, ["A100-80GB", "A100", "RTX6000-Ada", "A6000", "RTX6000", "tpu-v5p-8"]);
     }
 
     #[test]

@@ -27,6 +27,9 @@ use crate::parse::{AcceleratorRow, Catalog};
 #[derive(Debug, Clone)]
 pub struct Filter {
     name: Option<Regex>,
+    /// The GPU table's name for the name pattern, if it names one: rows are
+    /// named by the same table, so `H100-80GB` finds `H100` rows.
+    identity: Option<&'static str>,
     quantity: Option<f64>,
     region: Option<String>,
 }
@@ -40,12 +43,13 @@ impl Filter {
             .map(|n| RegexBuilder::new(n).case_insensitive(true).size_limit(1 << 20).build())
             .transpose()
             .map_err(|e| PluginError::new(ErrorKind::BadRequest, format!("invalid GPU name pattern: {e}")))?;
-        Ok(Self { name, quantity: q.quantity, region: q.region.as_ref().map(|r| r.to_lowercase()) })
+        let identity = q.name.as_deref().and_then(skyhost_gpu_identity::canonical).map(|g| g.name);
+        Ok(Self { name, identity, quantity: q.quantity, region: q.region.as_ref().map(|r| r.to_lowercase()) })
     }
 
     /// Whether an accelerator row passes the name, quantity and region filters.
     pub fn accepts(&self, row: &AcceleratorRow) -> bool {
-        self.name.as_ref().is_none_or(|re| re.is_match(&row.name))
+        (self.name.as_ref().is_none_or(|re| re.is_match(&row.name)) || self.identity == Some(&*row.name))
             && self.quantity.is_none_or(|q| row.count == q)
             && self.region.as_deref().is_none_or(|r| row.region.to_lowercase() == r)
     }
@@ -216,6 +220,25 @@ mod tests {
             spot_price: spot,
             region: region.into(),
         }
+    }
+
+    #[test]
+    fn a_name_filter_matches_by_identity() {
+        let catalog = Catalog::parse(
+            b"InstanceType,AcceleratorName,AcceleratorCount,vCPUs,MemoryGiB,GpuInfo,Price,SpotPrice,Region\n\
+              a,H100,8,8,32,x,1,1,r\nb,H100-MEGA,8,8,32,x,1,1,r\nc,A100,8,8,32,x,1,1,r\n",
+            Default::default(),
+        )
+        .unwrap();
+        let names = |name: &str| {
+            let f = Filter::new(&GpuQuery { name: Some(name.into()), ..Default::default() }).unwrap();
+            candidates(&catalog, &f).into_iter().map(|c| c.name.to_string()).collect::<Vec<_>>()
+        };
+        assert_eq!(names("H100-80GB"), ["H100"]);
+        assert_eq!(names("nvidia-h100-mega-80gb"), ["H100-MEGA"]);
+        // A pattern still matches as before.
+        assert_eq!(names("H100"), ["H100", "H100-MEGA"]);
+        assert!(names("A100-80GB").is_empty());
     }
 
     #[test]

@@ -97,6 +97,9 @@ pub struct TaintItem {
     /// Key.
     #[serde(default)]
     pub key: String,
+    /// Value.
+    #[serde(default)]
+    pub value: String,
     /// Effect.
     #[serde(default)]
     pub effect: String,
@@ -150,6 +153,9 @@ pub struct PodSpec<'a> {
     /// Pod overhead.
     #[serde(default, borrow)]
     pub overhead: Option<ResourceList<'a>>,
+    /// Pod-level resources (`PodLevelResources`: cpu and memory only).
+    #[serde(default, borrow)]
+    pub resources: Option<Resources<'a>>,
 }
 
 /// A container's resources.
@@ -158,6 +164,9 @@ pub struct Container<'a> {
     /// Resources.
     #[serde(default, borrow)]
     pub resources: Resources<'a>,
+    /// `Always` on an init container makes it a native sidecar.
+    #[serde(rename = "restartPolicy", default, borrow)]
+    pub restart_policy: Option<Cow<'a, str>>,
 }
 
 /// Requests and limits.
@@ -172,23 +181,23 @@ pub struct Resources<'a> {
 }
 
 /// The resources we count, out of a resource list; the others are skipped.
-#[derive(Debug, Default, Clone, Deserialize)]
+/// Values (and MIG keys, where the JSON allows it) borrow from the page.
+#[derive(Debug, Default, Clone)]
 pub struct ResourceList<'a> {
     /// `cpu`.
-    #[serde(default, borrow)]
     pub cpu: Option<Cow<'a, str>>,
     /// `memory`.
-    #[serde(default, borrow)]
     pub memory: Option<Cow<'a, str>>,
     /// `nvidia.com/gpu`.
-    #[serde(rename = "nvidia.com/gpu", default, borrow)]
     pub nvidia_gpu: Option<Cow<'a, str>>,
     /// `amd.com/gpu`.
-    #[serde(rename = "amd.com/gpu", default, borrow)]
     pub amd_gpu: Option<Cow<'a, str>>,
     /// `google.com/tpu`.
-    #[serde(rename = "google.com/tpu", default, borrow)]
     pub google_tpu: Option<Cow<'a, str>>,
+    /// `nvidia.com/gpu.shared` (time-slicing or MPS with `renameByDefault`).
+    pub nvidia_gpu_shared: Option<Cow<'a, str>>,
+    /// `nvidia.com/mig-<profile>` resources (MIG strategy `mixed`).
+    pub mig: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
 
 impl ResourceList<'_> {
@@ -200,8 +209,106 @@ impl ResourceList<'_> {
             "nvidia.com/gpu" => self.nvidia_gpu.as_deref(),
             "amd.com/gpu" => self.amd_gpu.as_deref(),
             "google.com/tpu" => self.google_tpu.as_deref(),
-            _ => None,
+            "nvidia.com/gpu.shared" => self.nvidia_gpu_shared.as_deref(),
+            other => self.mig.iter().find(|(k, _)| k == other).map(|(_, v)| v.as_ref()),
         }
+    }
+}
+
+/// Prefix of the MIG resources of NVIDIA's device plugin.
+pub const MIG_PREFIX: &str = "nvidia.com/mig-";
+
+/// A string that borrows from the input when it can.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// A resource name, classified without allocating unless it is a MIG key.
+enum Key<'a> {
+    Known(&'static str),
+    Mig(Cow<'a, str>),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        const KNOWN: [&str; 6] =
+            ["cpu", "memory", "nvidia.com/gpu", "amd.com/gpu", "google.com/tpu", "nvidia.com/gpu.shared"];
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a resource name")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(match KNOWN.iter().find(|k| **k == v) {
+                    Some(k) => Key::Known(k),
+                    None if v.starts_with(MIG_PREFIX) => Key::Mig(Cow::Borrowed(v)),
+                    None => Key::Other,
+                })
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(match KNOWN.iter().find(|k| **k == v) {
+                    Some(k) => Key::Known(k),
+                    None if v.starts_with(MIG_PREFIX) => Key::Mig(Cow::Owned(v.to_string())),
+                    None => Key::Other,
+                })
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for ResourceList<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ResourceList<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a resource list")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut list = ResourceList::default();
+                while let Some(key) = map.next_key::<Key<'de>>()? {
+                    match key {
+                        Key::Known(k) => {
+                            let value = Some(map.next_value::<Text<'de>>()?.0);
+                            match k {
+                                "cpu" => list.cpu = value,
+                                "memory" => list.memory = value,
+                                "nvidia.com/gpu" => list.nvidia_gpu = value,
+                                "amd.com/gpu" => list.amd_gpu = value,
+                                "google.com/tpu" => list.google_tpu = value,
+                                _ => list.nvidia_gpu_shared = value,
+                            }
+                        }
+                        Key::Mig(k) => list.mig.push((k, map.next_value::<Text<'de>>()?.0)),
+                        Key::Other => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(list)
+            }
+        }
+        d.deserialize_map(V)
     }
 }
 

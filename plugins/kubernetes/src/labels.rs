@@ -1,16 +1,19 @@
-//! Which GPU a node has, from its labels, and the canonical GPU names.
+//! Which GPU a node has, from its labels.
 //!
 //! Every convention SkyPilot knows is tried per node, in SkyPilot's priority
 //! order, so a cluster that mixes conventions is read right (SkyPilot picks
 //! one convention per context). AMD nodes are read from the labels of AMD's
-//! node labeller.
+//! node labeller. Every value is named by the one GPU table shared with the
+//! catalogs (`skyhost-gpu-identity`), so one chip has one name whoever
+//! labelled the node; a value not in the table keeps a cleaned-up name and
+//! is reported as unrecognised.
 
 use std::{
     collections::{BTreeMap, HashMap},
     sync::{Mutex, OnceLock},
 };
 
-use regex_lite::Regex;
+use skyhost_gpu_identity::{self as identity, Gpu};
 
 /// Label keys that name a node's accelerator, in priority order.
 pub const LABEL_KEYS: [&str; 9] = [
@@ -25,113 +28,23 @@ pub const LABEL_KEYS: [&str; 9] = [
     "beta.amd.com/gpu.product-name",
 ];
 
-/// Canonical names, most specific first: `L40S` before `L40` before `L4`.
-const CANONICAL: [&str; 34] = [
-    "GB300",
-    "GB200",
-    "B300",
-    "B200",
-    "B100",
-    "GH200",
-    "H200",
-    "H100-80GB",
-    "H100-MEGA",
-    "H100",
-    "A100-80GB",
-    "A100",
-    "A10G",
-    "A10",
-    "A16",
-    "A30",
-    "A40",
-    "RTX6000-Ada",
-    "L40S",
-    "L40",
-    "L4",
-    "A6000",
-    "A5000",
-    "A4000",
-    "V100-32GB",
-    "V100",
-    "P100",
-    "P40",
-    "P4000",
-    "P4",
-    "T4g",
-    "T4",
-    "K80",
-    "M60",
-];
-
-/// A GPU product string (e.g. from GPU feature discovery) as a canonical name:
-/// `NVIDIA-A100-SXM4-80GB` → `A100-80GB`, `NVIDIA-L40S-48GB` → `L40S`.
-/// `A100-80GB` and `H100-80GB` match the model followed later by `-80GB`;
-/// other names need a whole-word match, so `L4` does not match `L400`.
-/// Without a match, and for RTX cards: uppercased, without `NVIDIA-` and
-/// `GEFORCE-`, `RTX-` → `RTX` (`NVIDIA-RTX-A6000` → `RTXA6000`).
-pub fn canonical(value: &str) -> String {
-    let upper = value.to_uppercase();
-    if !upper.contains("RTX-") {
-        let found = CANONICAL.iter().find(|name| match **name {
-            "A100-80GB" => model_then_80gb(&upper, "A100"),
-            "H100-80GB" => model_then_80gb(&upper, "H100"),
-            other => contains_word(&upper, &other.to_uppercase()),
-        });
-        if let Some(name) = found {
-            return name.to_string();
-        }
-    }
-    upper.replace("NVIDIA-", "").replace("GEFORCE-", "").replace("RTX-", "RTX")
-}
-
-/// `word` occurs in `text` with no letter or digit on either side.
-fn contains_word(text: &str, word: &str) -> bool {
-    let bytes = text.as_bytes();
-    text.match_indices(word).any(|(at, w)| {
-        let before = at.checked_sub(1).map(|i| bytes[i]);
-        let after = bytes.get(at + w.len()).copied();
-        !before.is_some_and(|b| b.is_ascii_alphanumeric()) && !after.is_some_and(|b| b.is_ascii_alphanumeric())
-    })
-}
-
-/// `model`, and later `-80GB`.
-fn model_then_80gb(text: &str, model: &str) -> bool {
-    text.find(model).is_some_and(|at| text[at + model.len()..].contains("-80GB"))
-}
-
-/// GKE's `cloud.google.com/gke-accelerator` value as a GPU name.
-fn gke(value: &str) -> Option<String> {
-    match value {
-        "nvidia-h100-80gb" => Some("H100".into()),
-        "nvidia-h200-141gb" => Some("H200".into()),
-        "nvidia-h100-mega-80gb" => Some("H100-MEGA-80GB".into()),
-        v => v
-            .strip_prefix("nvidia-tesla-")
-            .or_else(|| v.strip_prefix("nvidia-"))
-            .map(str::to_uppercase)
-            .or_else(|| Some(canonical(v))),
-    }
-}
-
-/// AMD's product name (`AMD_Instinct_MI300X_OAM`) as a GPU name (`MI300X`).
-fn amd(value: &str) -> String {
-    let upper = value.to_uppercase();
-    let re = Regex::new(r"MI[0-9]+[A-Z]*").expect("valid pattern");
-    match re.find(&upper) {
-        Some(m) => m.as_str().to_string(),
-        None => upper.replace("AMD_", "").replace("AMD ", "").replace(['_', ' '], "-"),
-    }
-}
-
 /// What a node's labels say about its accelerator.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accelerator {
-    /// Canonical name.
+    /// The name shown: the GPU table's name, `<parent> MIG <profile>` for a
+    /// MIG device, or the cleaned-up value.
     pub name: String,
     /// The label it came from.
     pub label: &'static str,
     /// A TPU (its whole count is one requestable unit).
     pub tpu: bool,
+    /// The GPU of the table (the parent GPU of a MIG device).
+    pub gpu: Option<&'static Gpu>,
+    /// The MIG profile, when the label names a MIG device (MIG strategy
+    /// `single`: the device plugin advertises slices as `nvidia.com/gpu`).
+    pub mig_profile: Option<String>,
+    /// `key=value` of a value not in the GPU table.
+    pub unrecognised: Option<String>,
 }
 
 /// The accelerator named by the first label, in priority order, that names one.
@@ -152,23 +65,27 @@ pub fn accelerator(labels: &BTreeMap<String, String>) -> Option<Accelerator> {
 }
 
 fn read_accelerator(labels: &BTreeMap<String, String>) -> Option<Accelerator> {
-    for key in LABEL_KEYS {
-        let Some(value) = labels.get(key).map(|v| v.trim()).filter(|v| !v.is_empty()) else { continue };
-        let name = match key {
-            "skypilot.co/accelerator" | "karpenter.k8s.aws/instance-gpu-name" => value.to_uppercase(),
-            "cloud.google.com/gke-accelerator" => gke(value)?,
-            "cloud.google.com/gke-tpu-accelerator" => value.to_string(),
-            "nvidia.com/gpu.product" => canonical(value),
-            "gpu.nvidia.com/class" => match value {
-                "H100_NVLINK_80GB" => "H100".to_string(),
-                other => other.to_string(),
-            },
-            "amd.com/gpu.product-name" | "beta.amd.com/gpu.product-name" => amd(value),
-            _ => value.to_string(),
-        };
-        return Some(Accelerator { name, label: key, tpu: key == "cloud.google.com/gke-tpu-accelerator" });
+    let (key, value) =
+        LABEL_KEYS.iter().find_map(|k| labels.get(*k).map(|v| v.trim()).filter(|v| !v.is_empty()).map(|v| (*k, v)))?;
+    if key == "cloud.google.com/gke-tpu-accelerator" {
+        let name = value.to_string();
+        return Some(Accelerator { name, label: key, tpu: true, gpu: None, mig_profile: None, unrecognised: None });
     }
-    None
+    let parts = identity::split(value);
+    let gpu = identity::canonical(parts.base);
+    let parent = gpu.map_or_else(|| identity::clean_name(parts.base), |g| g.name.to_string());
+    let name = match parts.mig_profile {
+        Some(profile) => identity::mig_name(&parent, profile),
+        None => parent,
+    };
+    Some(Accelerator {
+        name,
+        label: key,
+        tpu: false,
+        gpu,
+        mig_profile: parts.mig_profile.map(str::to_ascii_lowercase),
+        unrecognised: gpu.is_none().then(|| format!("{key}={value}")),
+    })
 }
 
 /// Chips in a GKE TPU slice of `topology` (`2x2x1` → 4).
@@ -179,32 +96,6 @@ pub fn topology_chips(topology: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn gpu_feature_discovery_names_become_canonical() {
-        for (value, name) in [
-            ("NVIDIA-A100-SXM4-80GB", "A100-80GB"),
-            ("NVIDIA-A100-PCIE-80GB", "A100-80GB"),
-            ("NVIDIA-A100-SXM4-40GB", "A100"),
-            ("NVIDIA-H100-80GB-HBM3", "H100-80GB"),
-            ("NVIDIA-H100-SXM-80GB", "H100-80GB"),
-            ("NVIDIA-H100-PCIE-80GB", "H100-80GB"),
-            ("NVIDIA-H100-SXM", "H100"),
-            ("NVIDIA-H100", "H100"),
-            ("NVIDIA-L40S-48GB", "L40S"),
-            ("NVIDIA-L40", "L40"),
-            ("NVIDIA-L4-24GB", "L4"),
-            ("NVIDIA-GB200", "GB200"),
-            ("NVIDIA-GH200-480GB", "GH200"),
-            ("Tesla-T4", "T4"),
-            ("NVIDIA-A10G", "A10G"),
-            ("NVIDIA-L400", "L400"),
-            ("NVIDIA-RTX-A6000", "RTXA6000"),
-            ("NVIDIA-GEFORCE-RTX-4090", "RTX4090"),
-        ] {
-            assert_eq!(canonical(value), name, "{value}");
-        }
-    }
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
@@ -233,6 +124,64 @@ mod tests {
         let both =
             labels(&[("nvidia.com/gpu.product", "NVIDIA-A100-SXM4-40GB"), ("skypilot.co/accelerator", "a100-80gb")]);
         assert_eq!(accelerator(&both).unwrap().name, "A100-80GB");
+    }
+
+    #[test]
+    fn one_chip_has_one_name_whoever_labelled_the_node() {
+        let h100 = [
+            ("nvidia.com/gpu.product", "NVIDIA-H100-80GB-HBM3"),
+            ("cloud.google.com/gke-accelerator", "nvidia-h100-80gb"),
+            ("karpenter.k8s.aws/instance-gpu-name", "h100"),
+            ("gpu.nvidia.com/class", "H100_NVLINK_80GB"),
+            ("nebius.com/gpu-name", "H100"),
+            ("skypilot.co/accelerator", "h100"),
+        ];
+        for (key, value) in h100 {
+            let a = accelerator(&labels(&[(key, value)])).unwrap();
+            assert_eq!((a.name.as_str(), a.unrecognised), ("H100", None), "{key}={value}");
+        }
+    }
+
+    // Regression tests for SkyPilot's slips (issue 11).
+    #[test]
+    fn t4g_is_one_name_and_h100_mega_is_reachable() {
+        let name = |k: &str, v: &str| accelerator(&labels(&[(k, v)])).unwrap().name;
+        assert_eq!(name("karpenter.k8s.aws/instance-gpu-name", "t4g"), "T4g");
+        assert_eq!(name("nvidia.com/gpu.product", "NVIDIA-T4G"), "T4g");
+        assert_eq!(name("cloud.google.com/gke-accelerator", "nvidia-h100-mega-80gb"), "H100-MEGA");
+        assert_eq!(name("nvidia.com/gpu.product", "NVIDIA-H100-MEGA-80GB"), "H100-MEGA");
+        assert_eq!(name("gpu.nvidia.com/class", "A100_NVLINK_80GB"), "A100-80GB");
+        assert_eq!(name("gpu.nvidia.com/class", "RTX_A6000"), "A6000");
+    }
+
+    #[test]
+    fn an_empty_value_types_the_node_as_unlabeled() {
+        assert_eq!(accelerator(&labels(&[("gpu.nvidia.com/class", "")])), None);
+        assert_eq!(accelerator(&labels(&[("gpu.nvidia.com/class", "  ")])), None);
+        // An empty value of a higher-priority key gives way to the next key.
+        let both = labels(&[("skypilot.co/accelerator", ""), ("gpu.nvidia.com/class", "A40")]);
+        assert_eq!(accelerator(&both).unwrap().name, "A40");
+    }
+
+    #[test]
+    fn unknown_values_are_cleaned_up_and_flagged() {
+        let a = accelerator(&labels(&[("gpu.nvidia.com/class", "Quadro_RTX_5000")])).unwrap();
+        assert_eq!(a.name, "RTX5000");
+        assert_eq!(a.unrecognised.as_deref(), Some("gpu.nvidia.com/class=Quadro_RTX_5000"));
+        let tpu = accelerator(&labels(&[("cloud.google.com/gke-tpu-accelerator", "tpu-v5p-slice")])).unwrap();
+        assert_eq!((tpu.name.as_str(), tpu.unrecognised), ("tpu-v5p-slice", None));
+    }
+
+    #[test]
+    fn mig_single_names_the_slice_after_its_parent() {
+        let a = accelerator(&labels(&[
+            ("nvidia.com/gpu.product", "NVIDIA-A100-SXM4-80GB-MIG-1g.10gb"),
+            ("nvidia.com/mig.strategy", "single"),
+        ]))
+        .unwrap();
+        assert_eq!(a.name, "A100-80GB MIG 1g.10gb");
+        assert_eq!(a.gpu.map(|g| g.name), Some("A100-80GB"));
+        assert_eq!(a.mig_profile.as_deref(), Some("1g.10gb"));
     }
 
     #[test]

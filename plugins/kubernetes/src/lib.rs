@@ -11,6 +11,7 @@ pub mod labels;
 pub mod proxy;
 pub mod quantity;
 pub mod scan;
+pub mod taints;
 
 use std::{
     sync::{Arc, Mutex, OnceLock},
@@ -194,8 +195,17 @@ impl Kubernetes {
             .map(|n| RegexBuilder::new(&format!("^(?:{n})")).case_insensitive(true).build())
             .transpose()
             .map_err(|e| PluginError::new(ErrorKind::BadRequest, format!("invalid GPU name pattern: {e}")))?;
-        let outcomes =
-            self.outcomes(&q.clusters, q.all_clusters, q.timeout_secs, scan::Filter { name, quantity: q.quantity })?;
+        let outcomes = self.outcomes(
+            &q.clusters,
+            q.all_clusters,
+            q.timeout_secs,
+            scan::Filter {
+                name,
+                identity: q.name.as_deref().and_then(skyhost_gpu_identity::canonical),
+                quantity: q.quantity,
+                tolerations: q.tolerations.clone(),
+            },
+        )?;
         Ok(ClusterReport {
             clusters: outcomes.into_iter().map(|o| o.cluster).collect(),
             notes: Vec::new(),
