@@ -6,6 +6,7 @@
 pub mod http_files;
 pub mod kube_api;
 pub mod proxy;
+pub mod webdriver;
 
 use std::{
     ffi::OsStr,
