@@ -4,7 +4,7 @@
 'use strict';
 
 const REFRESH_MS = 10000;
-const ROW_LIMIT = 1000;
+const ROW_LIMIT = 500;
 const TOKEN_KEY = 'skyhost-token';
 
 const $ = (s) => document.querySelector(s);
@@ -266,9 +266,10 @@ const NODE_KEYS = {
   taints: (n) => n.taints.length,
 };
 
+const collator = new Intl.Collator(undefined, { numeric: true });
 function compare(a, b) {
   if (typeof a === 'number' && typeof b === 'number') return a - b;
-  return String(a).localeCompare(String(b), undefined, { numeric: true });
+  return collator.compare(String(a), String(b));
 }
 
 function renderNodes(nodes) {
@@ -371,9 +372,10 @@ window.skyhost = {
   apply(text) {
     const t0 = performance.now();
     st.listing = { status: 200, body: JSON.parse(text) };
+    const t1 = performance.now();
     st.at = Date.now();
     render();
-    return performance.now() - t0;
+    return { parse_ms: t1 - t0, render_ms: performance.now() - t1 };
   },
 };
 
