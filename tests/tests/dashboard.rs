@@ -172,6 +172,7 @@ fn overview_cluster_view_and_offerings_show_the_apis_numbers() {
     assert_eq!(card.len(), 1, "{card:?}");
     assert!(card[0].starts_with("gone") && card[0].contains(reason), "{card:?} vs {reason}");
     assert!(b.texts("#age")[0].starts_with("refreshed "), "{:?}", b.texts("#age"));
+    assert_eq!(b.eval("return window.cspViolations;", json!([])), json!([]));
     shot(&b, "overview");
 
     // A change in a cluster appears without a reload: the page refreshes on its timer.
@@ -232,10 +233,15 @@ fn overview_cluster_view_and_offerings_show_the_apis_numbers() {
         assert_eq!(row, &want, "{n}");
     }
 
+    // By keyboard: Enter on the focused "Node" header sorts by name.
+    b.type_into(&b.find("#node-table th[data-key=name] button").unwrap(), "\u{E007}");
+    assert_eq!(column(&b, "#node-table", 1), names(&by_name));
+    assert_eq!(b.texts("#node-table th[aria-sort=ascending]"), ["Node"]);
+
     // Filtering by GPU name, then by state.
     let filter = b.find("#filter-gpu").unwrap();
     b.type_into(&filter, "h100");
-    let h100: Vec<&Value> = by_free_desc.iter().copied().filter(|n| n["gpu"] == "H100").collect();
+    let h100: Vec<&Value> = by_name.iter().copied().filter(|n| n["gpu"] == "H100").collect();
     wait_until("the H100 filter", || column(&b, "#node-table", 1) == names(&h100));
     assert_eq!(b.texts("#node-count"), [format!("{} of {} nodes", h100.len(), nodes.len())]);
     b.click(&b.find("#filter-state option[value=cordoned]").unwrap());
@@ -244,7 +250,7 @@ fn overview_cluster_view_and_offerings_show_the_apis_numbers() {
     wait_until("the cordoned filter", || column(&b, "#node-table", 1) == names(&cordoned));
     b.clear(&filter);
     b.click(&b.find("#filter-state option[value=not-ready]").unwrap());
-    let not_ready: Vec<&Value> = by_free_desc.iter().copied().filter(|n| n["ready"] == false).collect();
+    let not_ready: Vec<&Value> = by_name.iter().copied().filter(|n| n["ready"] == false).collect();
     wait_until("the not-ready filter", || column(&b, "#node-table", 1) == names(&not_ready));
     b.click(&b.find("#filter-state option[value=tainted]").unwrap());
     assert_eq!(column(&b, "#node-table", 8), ["dedicated:NoSchedule"]);

@@ -38,6 +38,10 @@ const st = {
 
 class NeedToken extends Error {}
 
+// Anything the Content-Security-Policy blocks is a bug of this page: keep a list for the tests.
+window.cspViolations = [];
+document.addEventListener('securitypolicyviolation', (e) => window.cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));
+
 async function api(path) {
   const headers = { Accept: 'application/json' };
   const token = sessionStorage.getItem(TOKEN_KEY);
