@@ -300,6 +300,11 @@ fn overview_cluster_view_and_offerings_show_the_apis_numbers() {
     let n8 = a100x8["offerings"].as_array().unwrap().iter().map(|t| t["rows"].as_array().unwrap().len()).sum::<usize>();
     assert!(n8 > 0 && n8 < rows.len());
     wait_until("the A100:8 offerings", || column(&b, "#offer-table", 3) == vec!["8".to_string(); n8]);
+    // The search is in the address (no token ever is): a link to it shows the same rows.
+    assert!(b.url().ends_with("#/offerings/A100/8"), "{}", b.url());
+    b.goto("about:blank");
+    b.goto(&format!("{}/#/offerings/A100/8", server.url));
+    wait_until("the A100:8 offerings from a link", || column(&b, "#offer-table", 3) == vec!["8".to_string(); n8]);
 
     // 375 px wide: nothing sticks out of the page, and the dark theme follows the system.
     b.resize(375, 800);

@@ -171,7 +171,7 @@ function renderOverview() {
   if (g.status !== 200) {
     clusters.append(h('p', { class: 'box error', text: errorText(g) }));
   } else if (!g.body.clusters.length) {
-    clusters.append(h('p', { class: 'muted', text: 'No cluster backend answered (see the notes).' }));
+    clusters.append(h('p', { class: 'muted', text: 'No cluster backend answered: see the backends above and the notes below.' }));
   }
   for (const b of g.status === 200 ? g.body.clusters : []) {
     const sec = h('section', { class: 'backend', 'data-backend': b.backend }, h('h3', { text: b.display_name }));
@@ -357,11 +357,25 @@ function renderOfferings() {
 
 // ---- routing and events --------------------------------------------------
 
+function decode(part) {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part;
+  }
+}
+
+// #/overview, #/cluster/BACKEND/CONTEXT, #/offerings/NAME[/QUANTITY]
 function route() {
-  const parts = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
+  const parts = location.hash.replace(/^#\/?/, '').split('/').map(decode);
   const page = ['overview', 'cluster', 'offerings'].includes(parts[0]) ? parts[0] : 'overview';
   st.page = page;
   if (page === 'cluster' && parts.length >= 3) st.context = `${parts[1]}/${parts.slice(2).join('/')}`;
+  if (page === 'offerings' && parts[1]) {
+    st.offer = { ...st.offer, name: parts[1], qty: parts[2] || '', result: null };
+    $('#offer-name').value = st.offer.name;
+    $('#offer-qty').value = st.offer.qty;
+  }
   render();
   load();
 }
@@ -421,10 +435,12 @@ document.addEventListener('DOMContentLoaded', () => {
   });
   $('#offer-form').addEventListener('submit', (e) => {
     e.preventDefault();
-    st.offer.name = $('#offer-name').value.trim();
-    st.offer.qty = $('#offer-qty').value.trim();
-    st.offer.result = null;
-    if (st.offer.name) load();
+    const name = $('#offer-name').value.trim();
+    const qty = $('#offer-qty').value.trim();
+    if (!name) return;
+    const hash = `#/offerings/${encodeURIComponent(name)}` + (qty ? `/${encodeURIComponent(qty)}` : '');
+    if (location.hash === hash) load();
+    else location.hash = hash;
   });
   $('#offer-notfound').addEventListener('click', (e) => {
     const b = e.target.closest('button.suggestion');
