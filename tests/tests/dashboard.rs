@@ -364,6 +364,11 @@ fn with_tokens_the_page_asks_for_one_and_keeps_it_for_the_session() {
     assert_eq!(b.eval("return document.getElementById('token-form').hidden;", json!([])), json!(true));
     assert_eq!(b.eval("return sessionStorage.getItem('skyhost-token');", json!([])), json!("s3cret-token"));
     assert!(!b.url().contains("s3cret"), "{}", b.url());
+    // Forgotten: the data goes and the page asks again.
+    b.click(&b.find("#forget").unwrap());
+    b.wait_for("#token-form:not([hidden])");
+    assert!(b.texts("#backends .card").is_empty());
+    assert_eq!(b.eval("return sessionStorage.getItem('skyhost-token');", json!([])), Value::Null);
 }
 
 #[test]
@@ -476,11 +481,16 @@ fn timing_with_four_contexts_of_5000_nodes() {
     let apply = "const done = arguments[arguments.length - 1]; \
                  fetch('/v1/gpus?all_contexts=true').then(r => r.text()).then(text => { \
                  const ms = []; for (let i = 0; i < 5; i++) ms.push(window.skyhost.apply(text)); done(ms); });";
-    for (page, hash) in
-        [("overview", "#/overview"), ("cluster view (500 of 5,000 rows drawn)", "#/cluster/kubernetes/ctx-0")]
-    {
+    for (page, hash, drawn) in [
+        ("overview", "#/overview", "#page-overview:not([hidden]) .gpu-row"),
+        (
+            "cluster view (500 of 5,000 rows drawn)",
+            "#/cluster/kubernetes/ctx-0",
+            "#page-cluster:not([hidden]) #node-table tbody tr",
+        ),
+    ] {
         b.goto(&format!("{}/{hash}", server.url));
-        wait_until("the page", || !b.texts(".gpu-row, #node-table tbody tr").is_empty());
+        wait_until("the page", || !b.texts(drawn).is_empty());
         let runs = b.eval_async(apply, json!([]));
         let ms = |key: &str| -> String {
             let v: Vec<String> = runs

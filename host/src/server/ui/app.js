@@ -102,6 +102,7 @@ async function load() {
       st.listing = gpus;
     }
     $('#token-form').hidden = true;
+    $('#forget').hidden = !sessionStorage.getItem(TOKEN_KEY);
     showError('');
     st.at = Date.now();
     render();
@@ -400,6 +401,15 @@ window.skyhost = {
 document.addEventListener('DOMContentLoaded', () => {
   window.addEventListener('hashchange', route);
   $('#refresh').addEventListener('click', () => load());
+  $('#forget').addEventListener('click', () => {
+    sessionStorage.removeItem(TOKEN_KEY);
+    $('#forget').hidden = true;
+    st.plugins = st.listing = null;
+    st.offer.result = null;
+    st.at = 0;
+    render();
+    load();
+  });
   $('#token-form').addEventListener('submit', (e) => {
     e.preventDefault();
     sessionStorage.setItem(TOKEN_KEY, $('#token').value.trim());
