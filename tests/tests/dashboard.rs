@@ -308,16 +308,25 @@ fn overview_cluster_view_and_offerings_show_the_apis_numbers() {
 
     // 375 px wide: nothing sticks out of the page, and the dark theme follows the system.
     b.resize(375, 800);
-    b.goto(&format!("{}/", server.url));
-    wait_until("the bars at 375 px", || !b.texts(".gpu-row").is_empty());
-    let width = b.eval(
-        "return [document.documentElement.scrollWidth, window.innerWidth, [...document.querySelectorAll('body *')] \
-         .filter(e => e.getBoundingClientRect().right > window.innerWidth && !e.closest('.scroll')) \
-         .map(e => e.tagName + '#' + e.id + '.' + e.className).slice(0, 10)];",
-        json!([]),
-    );
-    assert!(width[0].as_u64() <= width[1].as_u64(), "the page is wider than the window: {width}");
-    shot(&b, "overview-375px");
+    for (name, hash, drawn) in [
+        ("overview", "#/overview", "#page-overview:not([hidden]) .gpu-row"),
+        ("cluster", "#/cluster/kubernetes/lab", "#page-cluster:not([hidden]) #node-table tbody tr"),
+        ("offerings", "#/offerings/A100", "#page-offerings:not([hidden]) #offer-table tbody tr"),
+    ] {
+        b.goto("about:blank");
+        b.goto(&format!("{}/{hash}", server.url));
+        wait_until(&format!("the {name} page at 375 px"), || !b.texts(drawn).is_empty());
+        let width = b.eval(
+            "return [document.documentElement.scrollWidth, window.innerWidth, [...document.querySelectorAll('body *')] \
+             .filter(e => e.getBoundingClientRect().right > window.innerWidth && !e.closest('.scroll')) \
+             .map(e => e.tagName + '#' + e.id + '.' + e.className).slice(0, 10)];",
+            json!([]),
+        );
+        assert!(width[0].as_u64() <= width[1].as_u64(), "the {name} page is wider than the window: {width}");
+        shot(&b, &format!("{name}-375px"));
+    }
+    b.goto(&format!("{}/#/overview", server.url));
+    wait_until("the overview", || !b.texts("#page-overview:not([hidden]) .gpu-row").is_empty());
     b.resize(1280, 900);
     b.cdp("Emulation.setEmulatedMedia", json!({"features": [{"name": "prefers-color-scheme", "value": "dark"}]}));
     let bg = b.eval("return getComputedStyle(document.body).backgroundColor;", json!([]));
