@@ -383,8 +383,10 @@ fn with_tokens_the_page_asks_for_one_and_keeps_it_for_the_session() {
 #[test]
 fn a_missing_kubernetes_plugin_shows_its_hint_in_full() {
     let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
-    let sb =
-        Sandbox::new().with_plugins(&["aws", "azure", "gcp", "lambda", "vast"]).env("SKYHOST_CATALOG_DIR", quirks());
+    let sb = Sandbox::new()
+        .with_plugins(&["aws", "azure", "gcp", "lambda", "vast"])
+        .env("SKYHOST_CATALOG_DIR", quirks())
+        .env("SKYHOST_DISABLE", "lambda");
     let server = sb.serve(&[]);
     let (_, plugins) = server.get_json("/v1/plugins");
     let k8s = plugins["plugins"].as_array().unwrap().iter().find(|p| p["name"] == "kubernetes").unwrap();
@@ -393,10 +395,14 @@ fn a_missing_kubernetes_plugin_shows_its_hint_in_full() {
     assert!(hint.contains("libskyhost_kubernetes.so"), "{hint}");
     let Some(b) = browser(1280, 900) else { return };
     b.goto(&format!("{}/", server.url));
-    let card = b.wait_for("#backends .card[data-backend=kubernetes][data-status=missing]");
-    let _ = card;
+    b.wait_for("#backends .card[data-backend=kubernetes][data-status=missing]");
     assert_eq!(b.texts("#backends .card[data-backend=kubernetes] .badge"), ["missing"]);
     assert_eq!(b.texts("#backends .card[data-backend=kubernetes] .hint code"), [hint]);
+    // A disabled backend says so, and why.
+    let lambda = plugins["plugins"].as_array().unwrap().iter().find(|p| p["name"] == "lambda").unwrap();
+    assert_eq!(lambda["status"], "disabled");
+    assert_eq!(b.texts("#backends .card[data-backend=lambda] .badge"), ["disabled"]);
+    assert_eq!(b.texts("#backends .card[data-backend=lambda] .reason"), [lambda["reason"].as_str().unwrap()]);
     // The listing still answers for the clouds, and its note says why Kubernetes is not there.
     wait_until("the notes", || !b.texts("#notes li").is_empty());
     let notes = b.texts("#notes li[data-kind=skipped_backends]");
