@@ -227,6 +227,10 @@ pub struct ServeArgs {
     /// Log lines as text for people or as JSON objects for a log pipeline
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Do not serve the web dashboard at / (also [serve] ui = false)
+    #[arg(long)]
+    pub no_ui: bool,
 }
 
 /// Log formats of `serve`.

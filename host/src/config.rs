@@ -175,6 +175,8 @@ pub struct ServeConfig {
     pub error_ttl_secs: Option<f64>,
     /// Backends that must be loaded and answer their check before `/readyz` says ready.
     pub ready_requires: Vec<String>,
+    /// Serve the web dashboard at `/` (default true).
+    pub ui: Option<bool>,
 }
 
 /// A config file that could not be used.

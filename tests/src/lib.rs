@@ -7,6 +7,7 @@ pub mod http_files;
 pub mod kube_api;
 pub mod proxy;
 pub mod slurm;
+pub mod webdriver;
 
 use std::{
     ffi::OsStr,

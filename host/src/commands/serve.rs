@@ -1,4 +1,4 @@
-//! `skyhost serve [--addr ADDR] [--allow-unauthenticated] [--log-format FORMAT]`.
+//! `skyhost serve [--addr ADDR] [--allow-unauthenticated] [--log-format FORMAT] [--no-ui]`.
 
 use std::time::Duration;
 
@@ -31,6 +31,7 @@ pub fn run(app: &App, args: &ServeArgs) -> Result<u8, Failure> {
         allow_unauthenticated: args.allow_unauthenticated,
         ready_requires: c.ready_requires.clone(),
         log_format: args.log_format,
+        ui: !args.no_ui && c.ui.unwrap_or(true),
     };
     let gather = crate::gpus::gather::GatherSettings::from_app(app)?;
     let plugins = app.load_plugins_as(crate::plugins::Isolation::Process, Some(settings.request_timeout), false)?;

@@ -12,6 +12,7 @@ mod cache;
 mod log;
 pub mod metrics;
 pub mod routes;
+mod ui;
 
 use std::{
     net::SocketAddr,
@@ -80,6 +81,8 @@ pub struct ServeSettings {
     pub ready_requires: Vec<String>,
     /// `--log-format`.
     pub log_format: LogFormat,
+    /// Serve the web dashboard at `/` (`--no-ui`, `[serve] ui`).
+    pub ui: bool,
 }
 
 /// One line per backend, as the server starts: `(refused, line)`.
@@ -233,6 +236,7 @@ pub fn run(plugins: PluginSet, gather: GatherSettings, settings: ServeSettings) 
         metrics: metrics::Metrics::default(),
         ready: AtomicBool::new(settings.ready_requires.is_empty()),
         next_id: AtomicU64::new(1),
+        ui: settings.ui,
     });
     let observer = state.clone();
     crate::plugins::handle::observe_calls(move |backend, method, took| {

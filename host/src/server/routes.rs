@@ -1,6 +1,6 @@
 //! The HTTP API: `/healthz`, `/readyz`, `/metrics`, `/v1/plugins`,
-//! `/v1/gpus`, `/v1/check`, `/v1/openapi.json`. Every answer is JSON (but
-//! `/metrics`), errors included (`{"error": {"kind", "backend", "message",
+//! `/v1/gpus`, `/v1/check`, `/v1/openapi.json`, and the dashboard at `/`
+//! (`ui.rs`). Every answer is JSON (but `/metrics` and the dashboard), errors included (`{"error": {"kind", "backend", "message",
 //! "hint"}}`), and carries the `skyhost-api-version` header.
 //!
 //! In front of the routes, outermost first: the access log and request
@@ -99,6 +99,8 @@ pub struct ServerState {
     pub ready: AtomicBool,
     /// Request ids for the access log.
     pub next_id: AtomicU64,
+    /// Serve the web dashboard at `/`.
+    pub ui: bool,
 }
 
 fn json(answer: &Answer) -> Response {
@@ -459,6 +461,7 @@ async fn guard(State(st): State<Arc<ServerState>>, request: Request, next: Next)
 
 /// The router.
 pub fn router(state: Arc<ServerState>) -> Router {
+    let ui = if state.ui { super::ui::routes() } else { Router::new() };
     Router::new()
         .route(
             "/healthz",
@@ -473,6 +476,7 @@ pub fn router(state: Arc<ServerState>) -> Router {
             "/v1/openapi.json",
             get(|| async { json(&Answer::new(StatusCode::OK, Bytes::from_static(include_bytes!("openapi.json")))) }),
         )
+        .merge(ui)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), guard))
