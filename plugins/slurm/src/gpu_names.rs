@@ -2,15 +2,17 @@
 //! it (`h100`, `nvidia_h100_80gb_hbm3`, `tesla_v100-sxm2-32gb`) to the name the
 //! cloud catalogs use (`H100`, `V100-32GB`).
 //!
-//! This is the Slurm part of the GPU identity table that will become a shared
-//! crate (issue #11); it is one function so that it can move there whole.
+//! Whole GPUs and MIG slices are named by the shared GPU identity table
+//! (`skyhost-gpu-identity`, the one the Kubernetes backend and the catalogs
+//! use), so one chip has one name in every section; the spellings below are
+//! the fallback for GRES types the table does not know.
 
 /// The catalog name of a GRES GPU type; `None` (no type, `gpu:8`) is `GPU`.
 ///
 /// Lowercase, `-` and `_` alike, vendor prefixes dropped; the model decides the
 /// name and the memory (`80gb`, `32gb`) picks the larger variant where the
 /// catalogs tell them apart. A MIG slice (`…_3g.40gb`) is not a whole GPU and
-/// keeps its profile: `H100-MIG-3g.40gb`. Unknown types are upper-cased.
+/// keeps its profile, named as the table names slices: `H100 MIG 3g.40gb`. Unknown types are upper-cased.
 pub fn canonical(gres_type: Option<&str>) -> String {
     let Some(raw) = gres_type.map(str::trim).filter(|t| !t.is_empty() && *t != "(null)") else {
         return "GPU".to_string();
@@ -32,7 +34,10 @@ pub fn canonical(gres_type: Option<&str>) -> String {
         && is_mig_profile(&t[pos + 1..])
     {
         let whole = canonical(Some(&t[..pos]));
-        return format!("{whole}-MIG-{}", &t[pos + 1..]);
+        return skyhost_gpu_identity::mig_name(&whole, &t[pos + 1..]);
+    }
+    if let Some(gpu) = skyhost_gpu_identity::canonical(raw).or_else(|| skyhost_gpu_identity::canonical(&t)) {
+        return gpu.name.to_string();
     }
     let words: Vec<&str> = t.split('_').filter(|w| !w.is_empty()).collect();
     let has = |w: &str| words.contains(&w);
@@ -101,7 +106,7 @@ mod tests {
             ("nvidia_h100_pcie", "H100"),
             ("nvidia_h100_nvl", "H100-NVL"),
             ("nvidia_h200", "H200"),
-            ("nvidia_h200_nvl", "H200"),
+            ("nvidia_h200_nvl", "H200-NVL"),
             ("a100", "A100"),
             ("NVIDIA_A100", "A100"),
             ("a100_80gb", "A100-80GB"),
@@ -123,7 +128,7 @@ mod tests {
             ("nvidia_a10", "A10"),
             ("nvidia_a40", "A40"),
             ("nvidia_a30", "A30"),
-            ("nvidia_rtx_a6000", "RTXA6000"),
+            ("nvidia_rtx_a6000", "A6000"),
             ("nvidia_geforce_rtx_4090", "RTX4090"),
             ("nvidia_geforce_rtx_2080_ti", "RTX2080"),
             ("rtx_6000", "RTX6000"),
@@ -141,9 +146,9 @@ mod tests {
         assert_eq!(canonical(None), "GPU");
         assert_eq!(canonical(Some("(null)")), "GPU");
         assert_eq!(canonical(Some("")), "GPU");
-        assert_eq!(canonical(Some("nvidia_h100_80gb_hbm3_3g.40gb")), "H100-MIG-3g.40gb");
-        assert_eq!(canonical(Some("nvidia_a100_80gb_pcie_1g.10gb")), "A100-80GB-MIG-1g.10gb");
-        assert_eq!(canonical(Some("nvidia_h200_2g.35gb")), "H200-MIG-2g.35gb");
+        assert_eq!(canonical(Some("nvidia_h100_80gb_hbm3_3g.40gb")), "H100 MIG 3g.40gb");
+        assert_eq!(canonical(Some("nvidia_a100_80gb_pcie_1g.10gb")), "A100-80GB MIG 1g.10gb");
+        assert_eq!(canonical(Some("nvidia_h200_2g.35gb")), "H200 MIG 2g.35gb");
         assert_eq!(canonical(Some("quadro_x")), "QUADRO-X");
     }
 }
