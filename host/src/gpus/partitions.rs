@@ -31,19 +31,7 @@ fn node_rows(c: &Cluster, n: &ClusterNode) -> Vec<Vec<String>> {
 
 /// The section's text, or `None` when no cluster has GPUs.
 pub fn section(section: &ClusterSection, quantity_filter: bool, color: bool, verbose: bool) -> Option<String> {
-    let shown: Vec<&Cluster> = section.clusters.iter().filter(|c| c.error.is_none() && !c.gpus.is_empty()).collect();
-    if shown.is_empty() {
-        return None;
-    }
-    let mut out = title(&format!("{} GPUs", section.display_name), color);
-    if !section.totals.is_empty() {
-        out.push('\n');
-        out.push_str(&table(
-            &["GPU", "UTILIZATION"],
-            section.totals.iter().map(|t| vec![t.name.clone(), utilization(Some(t.free), t.capacity, t.not_ready)]),
-        ));
-        out.push('\n');
-    }
+    let (mut out, shown) = super::render::section_head(section, color)?;
     let qty_header = if quantity_filter { "QTY_FILTER" } else { "REQUESTABLE_QTY_PER_NODE" };
     for c in &shown {
         out.push_str(&format!("\n{}\n", title(&format!("{} Cluster: {}", section.display_name, c.name), color)));
@@ -76,4 +64,38 @@ pub fn section(section: &ClusterSection, quantity_filter: bool, color: bool, ver
         out.push('\n');
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use skyhost_plugin_api::{Cluster, ClusterGpu};
+
+    use super::section;
+    use crate::gpus::report::{ClusterSection, GpuTotal};
+
+    // The Slurm section's totals say when some clusters' free GPUs are
+    // unknown, as the Kubernetes section's do (it once printed the known sum
+    // as if it were all).
+    #[test]
+    fn totals_say_when_free_gpus_are_unknown() {
+        let cluster = |name: &str| Cluster {
+            name: name.into(),
+            gpus: vec![ClusterGpu { name: "H100".into(), capacity: 8, free: Some(3), ..Default::default() }],
+            ..Default::default()
+        };
+        let s = ClusterSection {
+            backend: "slurm".into(),
+            display_name: "Slurm".into(),
+            totals: vec![GpuTotal {
+                name: "H100".into(),
+                capacity: 16,
+                free: 3,
+                free_unknown_contexts: 1,
+                not_ready: 0,
+            }],
+            clusters: vec![cluster("a"), cluster("b")],
+        };
+        let text = section(&s, false, false, false).expect("a section");
+        assert!(text.contains("3+ of 16 free; free unknown in 1 context"), "{text}");
+    }
 }

@@ -139,7 +139,10 @@ fn total_utilization(t: &GpuTotal) -> String {
     }
 }
 
-fn cluster_section(section: &ClusterSection, mode: Mode, quantity_filter: bool, color: bool) -> Option<String> {
+/// The start of a cluster section, shared by every kind of cluster backend:
+/// its title and the totals over its clusters, with the clusters that have
+/// GPUs to show; `None` when none has.
+pub(super) fn section_head(section: &ClusterSection, color: bool) -> Option<(String, Vec<&Cluster>)> {
     let shown: Vec<&Cluster> = section.clusters.iter().filter(|c| c.error.is_none() && !c.gpus.is_empty()).collect();
     if shown.is_empty() {
         return None;
@@ -153,6 +156,11 @@ fn cluster_section(section: &ClusterSection, mode: Mode, quantity_filter: bool, 
         ));
         out.push('\n');
     }
+    Some((out, shown))
+}
+
+fn cluster_section(section: &ClusterSection, mode: Mode, quantity_filter: bool, color: bool) -> Option<String> {
+    let (mut out, shown) = section_head(section, color)?;
     let qty_header = if quantity_filter { "QTY_FILTER" } else { "REQUESTABLE_QTY_PER_NODE" };
     for c in &shown {
         out.push_str(&format!("\n{}\n", title(&format!("Context: {}", c.name), color)));
